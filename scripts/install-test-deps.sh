@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs every peer and tool the test suite needs, if missing. Idempotent.
+# Called by `make test`; safe to run by hand as root on Debian 12.
+set -euo pipefail
+
+need_apt=()
+want() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
+
+# TURN peers: turnutils_uclient, turnutils_peer, turnutils_stunclient (coturn), aioice.
+want coturn
+want python3-aioice
+# SIP peers.
+want sip-tester
+# Test runner for the interop suites.
+want python3-pytest
+# Tools used by the tests and the benchmark scripts.
+want procps
+want iproute2
+
+mysql_up() {
+    # A MariaDB/MySQL answering on 127.0.0.1:3306 (or $USERDB_TEST_MYSQL_URL's host).
+    (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null
+}
+if [ -z "${USERDB_TEST_MYSQL_URL:-}" ] && ! mysql_up; then
+    want mariadb-server
+fi
+
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-test-deps: missing Debian packages: ${need_apt[*]}" >&2
+        echo "install-test-deps: run 'sudo $0' or install them yourself." >&2
+        exit 1
+    fi
+    echo "install-test-deps: installing ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# The coturn package must not run its own turnserver on our ports.
+if pgrep -x turnserver >/dev/null 2>&1; then
+    echo "install-test-deps: stopping a running turnserver (it holds port 3478)"
+    pkill -x turnserver || true
+fi
+
+if [ -z "${USERDB_TEST_MYSQL_URL:-}" ] && ! mysql_up; then
+    echo "install-test-deps: starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    if [ ! -d /var/lib/mysql/mysql ]; then
+        mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+    fi
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql --bind-address=127.0.0.1 --port=3306
+    for _ in $(seq 1 60); do mysql_up && break; sleep 0.5; done
+    mysql_up || { echo "install-test-deps: MariaDB did not start on 127.0.0.1:3306" >&2; exit 1; }
+    # Root over TCP with an empty password, and the `test` database, as the suite expects.
+    mariadb -uroot -e "CREATE DATABASE IF NOT EXISTS test; ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;" 2>/dev/null || true
+fi
+
+# cargo-fuzz, for the fuzz smoke run (stable toolchain, see Makefile).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    echo "install-test-deps: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked --quiet
+fi
+echo "install-test-deps: all test peers present"
