@@ -18,10 +18,13 @@ declare -A seeds=(
 for t in stun_message sip_message xml_stream; do
     mkdir -p "corpus/$t"
     echo "fuzz-smoke: $t for ${secs}s"
-    cargo fuzz run "$t" -s none "corpus/$t" "${seeds[$t]}" -- \
-        -max_total_time="$secs" -print_final_stats=1 2>&1 | grep -E 'stat::number_of_executed_units|Done|ERROR|panicked|SUMMARY' || true
-    # grep above only trims output; rerun status check via PIPESTATUS
-    status=${PIPESTATUS[0]}
-    if [ "$status" -ne 0 ]; then echo "fuzz-smoke: $t FAILED (exit $status)" >&2; exit 1; fi
+    log="corpus/$t.log"
+    if ! cargo fuzz run "$t" -s none "corpus/$t" "${seeds[$t]}" -- \
+            -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "fuzz-smoke: $t FAILED (log: fuzz/$log)" >&2
+        exit 1
+    fi
+    grep -E 'stat::number_of_executed_units' "$log" | sed "s/^/fuzz-smoke: $t: /" || true
 done
 echo "fuzz-smoke: all targets ran clean"
