@@ -1,0 +1,129 @@
+//! What a server needs to answer a request it refuses: the raw Via, From, To,
+//! Call-ID and CSeq (RFC 3261 §8.2.6.2), salvaged even from a broken message.
+
+use crate::headers::HeaderName;
+use crate::limits::Limits;
+use crate::scan;
+
+/// The header field values a response must copy from its request, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyContext<'a> {
+    vias: Vec<&'a [u8]>,
+    from: &'a [u8],
+    to: &'a [u8],
+    call_id: &'a [u8],
+    cseq: &'a [u8],
+}
+
+impl<'a> ReplyContext<'a> {
+    /// Scan a possibly malformed request tolerantly. Returns `None` for
+    /// responses, ACKs (never answered, RFC 3261 §17.2.1) and messages without
+    /// Via or CSeq, which the client needs to match the answer (RFC 3261 §17.1.3).
+    /// A missing From, To or Call-ID is left out of the answer (RFC 4475 §3.3.1).
+    pub(crate) fn salvage(buf: &'a [u8], limits: &Limits) -> Option<ReplyContext<'a>> {
+        let buf = buf
+            .get(..buf.len().min(limits.max_header_bytes))
+            .unwrap_or(buf);
+        let mut lines = Lines { rest: buf };
+        let first = lines.next()?;
+        let method = first.split(|&b| b == b' ').next()?;
+        if first.starts_with(b"SIP/") || !scan::is_token_str(method) || method == b"ACK" {
+            return None;
+        }
+        let mut ctx = ReplyContext {
+            vias: Vec::new(),
+            from: &[],
+            to: &[],
+            call_id: &[],
+            cseq: &[],
+        };
+        for line in lines.take(limits.max_headers) {
+            if line.is_empty() {
+                break;
+            }
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let name = scan::trim(line.get(..colon).unwrap_or_default());
+            let value = scan::trim(line.get(colon + 1..).unwrap_or_default());
+            if value.is_empty() {
+                continue;
+            }
+            let slot = match HeaderName::from_bytes(name) {
+                HeaderName::Via => {
+                    if ctx.vias.len() < limits.max_list_values {
+                        ctx.vias.push(value);
+                    }
+                    continue;
+                }
+                HeaderName::From => &mut ctx.from,
+                HeaderName::To => &mut ctx.to,
+                HeaderName::CallId => &mut ctx.call_id,
+                HeaderName::CSeq => &mut ctx.cseq,
+                _ => continue,
+            };
+            if slot.is_empty() {
+                *slot = value;
+            }
+        }
+        let complete = !ctx.vias.is_empty() && !ctx.cseq.is_empty();
+        complete.then_some(ctx)
+    }
+
+    /// Every Via value of the request, top first, as received.
+    pub fn vias(&self) -> &[&'a [u8]] {
+        &self.vias
+    }
+    /// The From value as received, when present.
+    pub fn from(&self) -> Option<&'a [u8]> {
+        (!self.from.is_empty()).then_some(self.from)
+    }
+    /// The To value as received, when present.
+    pub fn to(&self) -> Option<&'a [u8]> {
+        (!self.to.is_empty()).then_some(self.to)
+    }
+    /// The Call-ID value as received, when present.
+    pub fn call_id(&self) -> Option<&'a [u8]> {
+        (!self.call_id.is_empty()).then_some(self.call_id)
+    }
+    /// The CSeq value as received.
+    pub fn cseq(&self) -> &'a [u8] {
+        self.cseq
+    }
+}
+
+/// Logical header lines (folded continuation lines joined), without CRLF.
+struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let mut end = 0;
+        loop {
+            match scan::find(self.rest.get(end..).unwrap_or_default(), b"\r\n") {
+                Some(p) => {
+                    end += p;
+                    // Continue past folding, but never join across the empty line.
+                    if end > 0 && matches!(self.rest.get(end + 2), Some(b' ' | b'\t')) {
+                        end += 2;
+                        continue;
+                    }
+                    let line = self.rest.get(..end).unwrap_or_default();
+                    self.rest = self.rest.get(end + 2..).unwrap_or_default();
+                    return Some(line);
+                }
+                None => {
+                    let line = self.rest;
+                    self.rest = &[];
+                    return Some(line);
+                }
+            }
+        }
+    }
+}
