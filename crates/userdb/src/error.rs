@@ -13,6 +13,24 @@ pub enum Entity {
     TurnAdmin,
     /// A TURN REST shared secret (realm, secret).
     TurnSecret,
+    /// A local SIP domain.
+    SipDomain,
+    /// A SIP digest-authentication subscriber (domain, username).
+    SipSubscriber,
+    /// A SIP registration binding (address of record, contact).
+    SipBinding,
+    /// A static SIP route (id).
+    SipRoute,
+    /// An XMPP account (host, username).
+    XmppAccount,
+    /// An item of an XMPP roster (account, contact JID).
+    XmppRosterItem,
+    /// An XMPP offline message.
+    XmppOfflineMessage,
+    /// A document in an XMPP user's private XML storage.
+    XmppPrivateData,
+    /// A JID on an XMPP user's block list.
+    XmppBlockedJid,
 }
 
 impl fmt::Display for Entity {
@@ -21,6 +39,15 @@ impl fmt::Display for Entity {
             Entity::TurnUser => "TURN user",
             Entity::TurnAdmin => "TURN admin",
             Entity::TurnSecret => "TURN shared secret",
+            Entity::SipDomain => "SIP domain",
+            Entity::SipSubscriber => "SIP subscriber",
+            Entity::SipBinding => "SIP registration binding",
+            Entity::SipRoute => "SIP static route",
+            Entity::XmppAccount => "XMPP account",
+            Entity::XmppRosterItem => "XMPP roster item",
+            Entity::XmppOfflineMessage => "XMPP offline message",
+            Entity::XmppPrivateData => "XMPP private XML document",
+            Entity::XmppBlockedJid => "XMPP blocked JID",
         })
     }
 }
@@ -54,6 +81,40 @@ pub enum Error {
     /// A record with the same key already exists.
     #[error("{0} already exists")]
     AlreadyExists(Entity),
+
+    /// Storing one more record would exceed the limit the caller set
+    /// (offline messages per user, bindings per address of record).
+    /// Nothing was changed.
+    #[error("{entity} limit of {limit} reached")]
+    QuotaExceeded {
+        /// What kind of record would have been added.
+        entity: Entity,
+        /// The limit that applied.
+        limit: u64,
+    },
+
+    /// A REGISTER carried the Call-ID of a stored binding with a CSeq that
+    /// is not higher than the stored one, so it is older or a replay
+    /// (RFC 3261 §10.3 step 7). Nothing was changed.
+    #[error(
+        "registration out of order: CSeq {cseq} is not above the stored {stored} for this Call-ID"
+    )]
+    OutOfOrder {
+        /// CSeq of the rejected request.
+        cseq: u32,
+        /// CSeq stored with the binding.
+        stored: u32,
+    },
+
+    /// Concurrent writers on a shared server kept conflicting (InnoDB
+    /// deadlock or a racing insert of the same key); the operation was
+    /// rolled back and retried a few times before giving up. Nothing was
+    /// changed; the caller may try again.
+    #[error("{backend} backend: concurrent writers conflicted; nothing was changed, try again")]
+    Conflict {
+        /// Which engine.
+        backend: BackendKind,
+    },
 
     /// A name, realm, password or secret was rejected before touching the
     /// database (empty, too long, or containing control characters).

@@ -26,7 +26,7 @@
 //! ...) so that a migration interrupted between its DDL and its
 //! `schema_version` row can simply run again.
 
-use crate::turn;
+use crate::{sip, turn, xmpp};
 
 /// One step of the schema, spelled for each backend.
 #[derive(Debug)]
@@ -42,7 +42,11 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in the order it is applied.
-pub(crate) const MIGRATIONS: &[&Migration] = &[&turn::TURN_1_ACCOUNTS];
+pub(crate) const MIGRATIONS: &[&Migration] = &[
+    &turn::TURN_1_ACCOUNTS,
+    &sip::SIP_2_REGISTRAR,
+    &xmpp::XMPP_3_ACCOUNTS,
+];
 
 /// The schema version this build creates and understands.
 pub(crate) fn latest() -> u32 {

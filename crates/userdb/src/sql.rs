@@ -61,6 +61,24 @@ impl From<i64> for Value {
     }
 }
 
+impl From<u32> for Value {
+    fn from(i: u32) -> Self {
+        Value::Int(i64::from(i))
+    }
+}
+
+impl From<Option<u32>> for Value {
+    fn from(i: Option<u32>) -> Self {
+        i.map_or(Value::Null, Value::from)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Int(i64::from(b))
+    }
+}
+
 /// Outcome of a data-changing statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exec {
@@ -124,9 +142,51 @@ impl Row {
         }
     }
 
+    /// A nullable integer column.
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    /// An integer column that must fit a `u32` (CSeq, reg-id, flags).
+    pub(crate) fn u32(&self, i: usize) -> Result<u32> {
+        u32::try_from(self.int(i)?).map_err(|_| Error::Corrupt("integer out of range"))
+    }
+
+    /// A 0/1 column.
+    pub(crate) fn flag(&self, i: usize) -> Result<bool> {
+        Ok(self.int(i)? != 0)
+    }
+
+    /// A variable-length binary column (salt, SCRAM key).
+    pub(crate) fn blob(&self, i: usize) -> Result<Vec<u8>> {
+        match self.at(i)? {
+            Value::Blob(b) => Ok(b.clone()),
+            Value::Text(s) => Ok(s.as_bytes().to_vec()),
+            _ => Err(Error::Corrupt("expected binary column")),
+        }
+    }
+
+    /// Whether the column is NULL (e.g. the empty side of a LEFT JOIN).
+    pub(crate) fn is_null(&self, i: usize) -> Result<bool> {
+        Ok(matches!(self.at(i)?, Value::Null))
+    }
+
     /// A non-negative count.
     pub(crate) fn count(&self, i: usize) -> Result<u64> {
         u64::try_from(self.int(i)?).map_err(|_| Error::Corrupt("negative count"))
+    }
+}
+
+/// Turns the outcome of an UPDATE or DELETE of one keyed record into
+/// [`Error::NotFound`] when it matched nothing.
+pub(crate) fn expect_some_rows(outcome: Exec, what: crate::Entity) -> Result<()> {
+    match outcome {
+        Exec::Rows(0) => Err(Error::NotFound(what)),
+        Exec::Rows(_) => Ok(()),
+        Exec::Duplicate => Err(Error::Corrupt("constraint violation on update or delete")),
     }
 }
 
@@ -142,6 +202,40 @@ pub(crate) fn check_name(field: &'static str, value: &str) -> Result<()> {
         "longer than 255 bytes"
     } else if value.chars().any(char::is_control) {
         "contains control characters"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidInput { field, reason })
+}
+
+/// Like [`check_name`] with another length limit, for values longer than a
+/// name: URIs, JIDs, Path entries.
+pub(crate) fn check_text(field: &'static str, value: &str, max: usize) -> Result<()> {
+    let reason = if value.is_empty() {
+        "must not be empty"
+    } else if value.len() > max {
+        "too long"
+    } else if value.chars().any(char::is_control) {
+        "contains control characters"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidInput { field, reason })
+}
+
+/// Checks an XML fragment (a stanza, a vCard): not empty, at most `max`
+/// bytes, and no characters XML 1.0 forbids (control characters other than
+/// tab, line feed and carriage return). Well-formedness is the caller's.
+pub(crate) fn check_xml(field: &'static str, value: &str, max: usize) -> Result<()> {
+    let reason = if value.is_empty() {
+        "must not be empty"
+    } else if value.len() > max {
+        "too long"
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        "contains characters not allowed in XML"
     } else {
         return Ok(());
     };
@@ -186,6 +280,19 @@ mod tests {
     }
 
     #[test]
+    fn texts_and_xml_are_checked() {
+        assert!(check_text("contact", "sip:a@b;transport=tcp", 32).is_ok());
+        assert!(check_text("contact", &"a".repeat(33), 32).is_err());
+        assert!(check_text("contact", "sip:a@b\r\nVia: x", 64).is_err());
+        assert!(check_text("contact", "", 64).is_err());
+        assert!(check_xml("stanza", "<message>\n\t<body>hi</body>\r\n</message>", 64).is_ok());
+        assert!(check_xml("stanza", "<a>\u{0}</a>", 64).is_err());
+        assert!(check_xml("stanza", "<a>\u{1b}</a>", 64).is_err());
+        assert!(check_xml("stanza", &"a".repeat(65), 64).is_err());
+        assert!(check_xml("stanza", "", 64).is_err());
+    }
+
+    #[test]
     fn row_accessors_do_not_panic_on_bad_rows() {
         let row = Row(vec![Value::Int(3), Value::Blob(vec![1, 2])]);
         assert!(row.text(5).is_err());
@@ -193,6 +300,10 @@ mod tests {
         assert!(row.text(0).is_err());
         assert_eq!(row.int(0).ok(), Some(3));
         assert!(Row(vec![Value::Int(-1)]).count(0).is_err());
+        assert!(Row(vec![Value::Int(-1)]).u32(0).is_err());
+        assert!(Row(vec![Value::Int(1 << 32)]).u32(0).is_err());
+        assert_eq!(Row(vec![Value::Null]).opt_int(0).ok(), Some(None));
+        assert!(Row(vec![Value::Int(1)]).blob(0).is_err());
         assert_eq!(
             Row(vec![Value::Blob(b"42".to_vec())]).count(0).ok(),
             Some(42)

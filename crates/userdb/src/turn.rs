@@ -20,7 +20,7 @@ use crate::backend::Backend;
 use crate::credentials::{self, TurnKeys};
 use crate::error::{Entity, Error, Result};
 use crate::migrate::Migration;
-use crate::sql::{check_name, check_password, unix_now, Exec, Sql, Value};
+use crate::sql::{check_name, check_password, expect_some_rows, unix_now, Exec, Sql, Value};
 use crate::Change;
 
 /// Schema version 1: the TURN tables.
@@ -388,13 +388,5 @@ impl TurnStore {
             admins: row.count(1)?,
             secrets: row.count(2)?,
         })
-    }
-}
-
-fn expect_some_rows(outcome: Exec, what: Entity) -> Result<()> {
-    match outcome {
-        Exec::Rows(0) => Err(Error::NotFound(what)),
-        Exec::Rows(_) => Ok(()),
-        Exec::Duplicate => Err(Error::Corrupt("constraint violation on delete")),
     }
 }

@@ -1,5 +1,6 @@
 //! One behaviour suite, run against both backends: every behaviour below
-//! becomes `sqlite::<name>` and `mysql::<name>`.
+//! becomes `sqlite::<name>` and `mysql::<name>`. This file covers the TURN
+//! store and the shared machinery; `sip.rs` and `xmpp.rs` cover the others.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,33 +8,11 @@
     clippy::indexing_slicing
 )]
 
+#[macro_use]
 mod common;
 
 use common::Fixture;
 use rtc_userdb::{Change, Entity, Error, TurnAdmin, TurnKeys, TurnUser, UserDb, MAX_NAME_LEN};
-
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fx = crate::common::Fixture::sqlite();
-                    crate::$name(&fx).await;
-                }
-            )+
-        }
-        mod mysql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fx = crate::common::Fixture::mysql().await;
-                    crate::$name(&fx).await;
-                }
-            )+
-        }
-    };
-}
 
 on_both_backends!(
     reopening_keeps_schema_and_data,

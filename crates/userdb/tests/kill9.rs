@@ -1,6 +1,7 @@
-//! Durability: a child process writes users as fast as it can and reports
-//! each committed write; it is killed with SIGKILL mid-stream; every write
-//! it reported must then be in the database, on both backends.
+//! Durability: a child process writes as fast as it can — per round a TURN
+//! user, a SIP registration and an XMPP offline message — and reports each
+//! committed round; it is killed with SIGKILL mid-stream; every write it
+//! reported must then be in the database, on both backends.
 //!
 //! Runs without libtest (`harness = false`) because it re-executes its own
 //! binary as the child.
@@ -19,11 +20,15 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::Fixture;
-use rtc_userdb::{DatabaseConfig, TurnKeys, UserDb};
+use rtc_userdb::{Binding, BindingChange, DatabaseConfig, TurnKeys, UserDb};
 
 const CHILD_SQLITE: &str = "USERDB_KILL9_CHILD_SQLITE";
 const CHILD_MYSQL: &str = "USERDB_KILL9_CHILD_MYSQL";
 const REALM: &str = "kill9";
+/// The XMPP account (on host [`REALM`]) receiving the offline messages.
+const XMPP_USER: &str = "inbox";
+/// "Now" for the registrations, which expire long after it.
+const T0: i64 = 1_700_000_000;
 /// Writes to see reported before pulling the plug.
 const BEFORE_KILL: usize = 25;
 /// Upper bound on the child's writes, in case the parent dies first.
@@ -70,7 +75,20 @@ fn main() {
     }
 }
 
-/// The child: write, print "committed N" after each write returns, repeat.
+fn aor(i: usize) -> String {
+    format!("u{i}@{REALM}")
+}
+
+fn contact(i: usize) -> String {
+    format!("sip:u{i}@192.0.2.1:{}", 1024 + i)
+}
+
+fn stanza(i: usize) -> String {
+    format!("<message to='inbox@kill9'><body>{i}</body></message>")
+}
+
+/// The child: write one round, print "committed N" once all three writes
+/// have returned, repeat.
 fn child(cfg: &DatabaseConfig) {
     use std::io::Write as _;
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -80,6 +98,15 @@ fn child(cfg: &DatabaseConfig) {
         for i in 0..CHILD_MAX_WRITES {
             db.turn()
                 .set_user(REALM, &format!("u{i}"), &format!("pw{i}"))
+                .await
+                .unwrap();
+            let binding = Binding::new(&contact(i), T0 + 1_000_000, "kill9", 1);
+            db.sip()
+                .save_bindings(&aor(i), &[BindingChange::Set(binding)], T0, None)
+                .await
+                .unwrap();
+            db.xmpp()
+                .push_offline(REALM, XMPP_USER, &stanza(i), CHILD_MAX_WRITES as u32)
                 .await
                 .unwrap();
             writeln!(out, "committed {i}").unwrap();
@@ -99,13 +126,16 @@ impl Drop for KillOnDrop {
 }
 
 async fn committed_writes_survive_sigkill(fx: &Fixture) {
-    // Create the schema first so the child only does data writes.
-    UserDb::open(&fx.config())
-        .await
+    // Create the schema and the XMPP account first so the child only does
+    // data writes.
+    let db = UserDb::open(&fx.config()).await.unwrap();
+    db.xmpp()
+        .with_scram_iterations(4096)
         .unwrap()
-        .close()
+        .create_account(REALM, XMPP_USER, "pw")
         .await
         .unwrap();
+    db.close().await.unwrap();
 
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     match fx.config() {
@@ -161,13 +191,34 @@ async fn committed_writes_survive_sigkill(fx: &Fixture) {
             TurnKeys::derive(&format!("u{i}"), REALM, &format!("pw{i}")).md5
         );
     }
-    // At most the one write in flight at the kill may also have landed.
-    let users = db.turn().counts().await.unwrap().users;
-    assert!(
-        users as usize == last + 1 || users as usize == last + 2,
-        "{users} users after {} reported writes",
-        last + 1
-    );
+    let offline = db.xmpp().offline_messages(REALM, XMPP_USER).await.unwrap();
+    for i in 0..=last {
+        let bindings = db.sip().bindings(&aor(i), T0).await.unwrap();
+        assert_eq!(
+            bindings.first().map(|b| b.contact.clone()),
+            Some(contact(i)),
+            "registration {i} was reported committed but is gone"
+        );
+        assert_eq!(
+            offline.get(i).map(|m| m.stanza.clone()),
+            Some(stanza(i)),
+            "offline message {i} was reported committed but is gone or out of order"
+        );
+    }
+    // At most the one round in flight at the kill may also have landed.
+    let users = db.turn().counts().await.unwrap().users as usize;
+    let bindings = db.sip().counts(T0).await.unwrap().bindings as usize;
+    for (what, n) in [
+        ("users", users),
+        ("bindings", bindings),
+        ("offline messages", offline.len()),
+    ] {
+        assert!(
+            n == last + 1 || n == last + 2,
+            "{n} {what} after {} reported rounds",
+            last + 1
+        );
+    }
     db.close().await.unwrap();
 
     if let DatabaseConfig::Sqlite(c) = fx.config() {

@@ -73,6 +73,22 @@ async fn plaintext_passwords_never_reach_the_files() {
         .set_admin("admin-marker-5d2c", None, "ADMIN-PW-MARKER-91c2")
         .await
         .unwrap();
+    db.sip()
+        .add_subscriber("d", "sip-marker-0a4e", "SIP-PW-MARKER-6b1d")
+        .await
+        .unwrap();
+    db.sip()
+        .set_password("d", "sip-marker-0a4e", "SIP-PW-MARKER-2e9f")
+        .await
+        .unwrap();
+    db.xmpp()
+        .create_account("h", "xmpp-marker-c83a", "XMPP-PW-MARKER-4f70")
+        .await
+        .unwrap();
+    db.xmpp()
+        .set_password("h", "xmpp-marker-c83a", "XMPP-PW-MARKER-9d15")
+        .await
+        .unwrap();
 
     let scan = || {
         let mut all = Vec::new();
@@ -81,10 +97,25 @@ async fn plaintext_passwords_never_reach_the_files() {
         }
         let has = |needle: &str| all.windows(needle.len()).any(|w| w == needle.as_bytes());
         // The names are stored, so the scan does see the data...
-        assert!(has("name-marker-1b7e") && has("admin-marker-5d2c"));
+        for name in [
+            "name-marker-1b7e",
+            "admin-marker-5d2c",
+            "sip-marker-0a4e",
+            "xmpp-marker-c83a",
+        ] {
+            assert!(has(name), "{name}");
+        }
         // ...but the passwords are not.
-        assert!(!has("USER-PW-MARKER-7f3a"));
-        assert!(!has("ADMIN-PW-MARKER-91c2"));
+        for password in [
+            "USER-PW-MARKER-7f3a",
+            "ADMIN-PW-MARKER-91c2",
+            "SIP-PW-MARKER-6b1d",
+            "SIP-PW-MARKER-2e9f",
+            "XMPP-PW-MARKER-4f70",
+            "XMPP-PW-MARKER-9d15",
+        ] {
+            assert!(!has(password), "{password}");
+        }
     };
     scan(); // while open: data in the WAL
     db.close().await.unwrap();

@@ -14,6 +14,10 @@ use crate::Change;
 /// deleting the same key under it.
 const UPSERT_ATTEMPTS: usize = 3;
 
+/// How often [`retry_conflicts`] runs a transaction that keeps losing to
+/// concurrent writers.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+
 /// An open database of either kind.
 #[derive(Debug)]
 pub(crate) enum Backend {
@@ -45,6 +49,24 @@ impl Backend {
         match self {
             Backend::Sqlite(db) => db.exec(sql.sqlite, params).await,
             Backend::Mysql(db) => db.exec(sql.mysql, params).await,
+        }
+    }
+
+    /// Runs an INSERT in its own transaction and returns the new row's
+    /// auto-increment id; `None` if a unique constraint rejected it.
+    pub(crate) async fn insert(&self, sql: Sql, params: Vec<Value>) -> Result<Option<i64>> {
+        match self {
+            Backend::Sqlite(db) => db.insert(sql.sqlite, params).await,
+            Backend::Mysql(db) => db.insert(sql.mysql, params).await,
+        }
+    }
+
+    /// Starts a write transaction. Dropping it without [`Tx::commit`]
+    /// rolls it back.
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        match self {
+            Backend::Sqlite(db) => db.begin().await.map(Tx::Sqlite),
+            Backend::Mysql(db) => db.begin().await.map(Tx::Mysql),
         }
     }
 
@@ -89,6 +111,13 @@ impl Backend {
         })
     }
 
+    /// The error a transaction returns when it lost a race it should retry.
+    pub(crate) fn conflict(&self) -> Error {
+        Error::Conflict {
+            backend: self.kind(),
+        }
+    }
+
     pub(crate) async fn schema_version(&self) -> Result<u32> {
         match self {
             Backend::Sqlite(db) => db.schema_version().await,
@@ -101,6 +130,76 @@ impl Backend {
         match self {
             Backend::Sqlite(_) => Ok(()),
             Backend::Mysql(db) => db.close().await,
+        }
+    }
+}
+
+/// One write transaction on either backend. All statements in it commit
+/// together or not at all.
+#[derive(Debug)]
+pub(crate) enum Tx {
+    Sqlite(sqlite::SqliteTx),
+    Mysql(mysql::MysqlTx),
+}
+
+impl Tx {
+    /// Runs a data-changing statement inside the transaction.
+    pub(crate) async fn exec(&mut self, sql: Sql, params: Vec<Value>) -> Result<Exec> {
+        match self {
+            Tx::Sqlite(tx) => tx.exec(sql.sqlite, params).await,
+            Tx::Mysql(tx) => tx.exec(sql.mysql, params).await,
+        }
+    }
+
+    /// Runs an INSERT inside the transaction; see [`Backend::insert`].
+    pub(crate) async fn insert(&mut self, sql: Sql, params: Vec<Value>) -> Result<Option<i64>> {
+        match self {
+            Tx::Sqlite(tx) => tx.insert(sql.sqlite, params).await,
+            Tx::Mysql(tx) => tx.insert(sql.mysql, params).await,
+        }
+    }
+
+    /// Reads inside the transaction (its own writes included). Use the
+    /// `FOR UPDATE` spelling on MySQL for rows the transaction will change.
+    pub(crate) async fn query(&mut self, sql: Sql, params: Vec<Value>) -> Result<Vec<Row>> {
+        match self {
+            Tx::Sqlite(tx) => tx.query(sql.sqlite, params).await,
+            Tx::Mysql(tx) => tx.query(sql.mysql, params).await,
+        }
+    }
+
+    /// Reads at most one row inside the transaction.
+    pub(crate) async fn query_opt(&mut self, sql: Sql, params: Vec<Value>) -> Result<Option<Row>> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    /// Commits. Returns once the commit is durable.
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Mysql(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Runs `attempt` (one whole transaction) again while it fails with
+/// [`Error::Conflict`], a few times with a short growing pause, then gives
+/// up with that error. Any other outcome is returned as is.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(Error::Conflict { backend }) if tries < TRANSACTION_ATTEMPTS => {
+                tracing::debug!(%backend, tries, "transaction conflicted; retrying");
+                let pause = std::time::Duration::from_millis(2u64 << tries);
+                tokio::time::sleep(pause).await;
+                tries += 1;
+            }
+            other => return other,
         }
     }
 }

@@ -4,13 +4,29 @@
 //! parameters. Sessions run with `STRICT_ALL_TABLES`, so an oversized value
 //! is an error rather than a silent truncation, and with CLIENT_FOUND_ROWS,
 //! so an UPDATE reports matched rows the way SQLite does.
+//!
+//! Transactions ([`MysqlTx`]) run at READ COMMITTED, set per session so
+//! that the server's default does not change their meaning. The service
+//! modules lock the rows they decide on with `SELECT ... FOR UPDATE` (an
+//! XMPP account row, the bindings of one SIP address of record), so two
+//! nodes changing the same record are serialised; READ COMMITTED takes no
+//! gap locks, so writers of *different* records (two phones registering
+//! for the first time) do not deadlock each other as they would at
+//! REPEATABLE READ. A racing insert of the same new key surfaces as a
+//! duplicate key, and an InnoDB deadlock or a Galera certification failure
+//! as [`Error::Conflict`]; callers retry the whole transaction. (This needs
+//! `binlog_format` ROW or MIXED, the defaults, if binary logging is on.) A
+//! dropped transaction is rolled back when its connection goes back to the
+//! pool.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, SslOpts};
+use mysql_async::{
+    Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, SslOpts, Transaction, TxOpts,
+};
 
 use crate::config::MysqlConfig;
 use crate::error::{Error, Result};
@@ -31,6 +47,10 @@ const RELEASE_LOCK: &str = "DO RELEASE_LOCK(CONCAT('rtc_userdb.', SHA1(DATABASE(
 
 /// ER_DUP_ENTRY and ER_DUP_ENTRY_WITH_KEY_NAME.
 const DUPLICATE_KEY_CODES: [u16; 2] = [1062, 1586];
+
+/// ER_LOCK_DEADLOCK: InnoDB rolled the whole transaction back. Galera
+/// reports a failed certification the same way.
+const DEADLOCK_CODE: u16 = 1213;
 
 pub(crate) struct Mysql {
     pool: Pool,
@@ -81,23 +101,34 @@ impl Mysql {
     /// Runs one data-changing statement.
     pub(crate) async fn exec(&self, sql: &'static str, params: Vec<Value>) -> Result<Exec> {
         let mut conn = self.conn().await?;
-        match conn.exec_drop(sql, to_params(params)).await {
-            Ok(()) => Ok(Exec::Rows(conn.affected_rows())),
-            Err(mysql_async::Error::Server(e)) if DUPLICATE_KEY_CODES.contains(&e.code) => {
-                Ok(Exec::Duplicate)
-            }
-            Err(e) => Err(Error::mysql("write", e)),
+        exec_on(&mut conn, sql, params).await
+    }
+
+    /// Runs one INSERT and returns the new row's AUTO_INCREMENT id, or
+    /// `None` if a unique key rejected it.
+    pub(crate) async fn insert(
+        &self,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> Result<Option<i64>> {
+        let mut conn = self.conn().await?;
+        insert_on(&mut conn, sql, params).await
+    }
+
+    /// Starts a transaction on a pooled connection.
+    pub(crate) async fn begin(&self) -> Result<MysqlTx> {
+        let start = self.pool.start_transaction(TxOpts::default());
+        match tokio::time::timeout(CONNECT_TIMEOUT, start).await {
+            Ok(Ok(tx)) => Ok(MysqlTx { tx }),
+            Ok(Err(e)) => Err(Error::mysql("begin transaction", e)),
+            Err(_) => Err(Error::mysql("connect", "timed out after 10 s")),
         }
     }
 
     /// Runs one query.
     pub(crate) async fn query(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>> {
         let mut conn = self.conn().await?;
-        let rows: Vec<mysql_async::Row> = conn
-            .exec(sql, to_params(params))
-            .await
-            .map_err(|e| Error::mysql("read", e))?;
-        rows.into_iter().map(from_row).collect()
+        query_on(&mut conn, sql, params).await
     }
 
     /// Current schema version as recorded in the database.
@@ -124,6 +155,99 @@ impl Mysql {
             tracing::debug!(error = %e, "closing the migration connection");
         }
         result
+    }
+}
+
+/// An open transaction on a pooled connection.
+#[derive(Debug)]
+pub(crate) struct MysqlTx {
+    tx: Transaction<'static>,
+}
+
+impl MysqlTx {
+    pub(crate) async fn exec(&mut self, sql: &'static str, params: Vec<Value>) -> Result<Exec> {
+        exec_on(&mut self.tx, sql, params).await
+    }
+
+    pub(crate) async fn insert(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> Result<Option<i64>> {
+        insert_on(&mut self.tx, sql, params).await
+    }
+
+    pub(crate) async fn query(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>> {
+        query_on(&mut self.tx, sql, params).await
+    }
+
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(|e| write_error("commit", e))
+    }
+}
+
+async fn exec_on(conn: &mut impl Queryable, sql: &'static str, params: Vec<Value>) -> Result<Exec> {
+    match conn.exec_iter(sql, to_params(params)).await {
+        Ok(result) => {
+            let rows = result.affected_rows();
+            result
+                .drop_result()
+                .await
+                .map_err(|e| write_error("write", e))?;
+            Ok(Exec::Rows(rows))
+        }
+        Err(mysql_async::Error::Server(e)) if DUPLICATE_KEY_CODES.contains(&e.code) => {
+            Ok(Exec::Duplicate)
+        }
+        Err(e) => Err(write_error("write", e)),
+    }
+}
+
+async fn insert_on(
+    conn: &mut impl Queryable,
+    sql: &'static str,
+    params: Vec<Value>,
+) -> Result<Option<i64>> {
+    match conn.exec_iter(sql, to_params(params)).await {
+        Ok(result) => {
+            let id = result.last_insert_id();
+            result
+                .drop_result()
+                .await
+                .map_err(|e| write_error("write", e))?;
+            let id = id.ok_or(Error::Corrupt("INSERT reported no AUTO_INCREMENT id"))?;
+            i64::try_from(id)
+                .map(Some)
+                .map_err(|_| Error::Corrupt("AUTO_INCREMENT id out of range"))
+        }
+        Err(mysql_async::Error::Server(e)) if DUPLICATE_KEY_CODES.contains(&e.code) => Ok(None),
+        Err(e) => Err(write_error("write", e)),
+    }
+}
+
+async fn query_on(
+    conn: &mut impl Queryable,
+    sql: &'static str,
+    params: Vec<Value>,
+) -> Result<Vec<Row>> {
+    let rows: Vec<mysql_async::Row> = conn
+        .exec(sql, to_params(params))
+        .await
+        .map_err(|e| write_error("read", e))?;
+    rows.into_iter().map(from_row).collect()
+}
+
+/// Maps a driver error, singling out deadlocks, which callers retry.
+fn write_error(context: &'static str, e: mysql_async::Error) -> Error {
+    match e {
+        mysql_async::Error::Server(ref s) if s.code == DEADLOCK_CODE => Error::Conflict {
+            backend: crate::BackendKind::Mysql,
+        },
+        e => Error::mysql(context, e),
     }
 }
 
@@ -209,6 +333,7 @@ fn build_opts(cfg: &MysqlConfig) -> Result<Opts> {
         .pool_opts(PoolOpts::default().with_constraints(constraints))
         .init(vec![
             "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
         ]);
     Ok(builder.into())
 }

@@ -11,15 +11,22 @@
 //! Sharing: the daemon and the admin tool open the same file. WAL lets
 //! readers proceed during a write; writers wait up to `busy_timeout_ms` for
 //! each other instead of failing with `SQLITE_BUSY`.
+//!
+//! Transactions ([`SqliteTx`]) hold the single writer connection from
+//! `BEGIN IMMEDIATE` to `COMMIT`, so within one process they queue behind
+//! each other, and across processes SQLite's write lock serialises them.
+//! A transaction that is dropped or whose future is cancelled is rolled
+//! back where its connection is released, never left open.
 
 use std::fmt;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
-use tokio::sync::Semaphore;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, Semaphore};
 
 use crate::config::SqliteConfig;
 use crate::error::{Error, Result};
@@ -32,7 +39,7 @@ const STATEMENT_CACHE: usize = 64;
 
 pub(crate) struct Sqlite {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<AsyncMutex<Connection>>,
     readers: Arc<Readers>,
 }
 
@@ -72,7 +79,7 @@ impl Sqlite {
         .await?;
         Ok(Sqlite {
             path: path.clone(),
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Arc::new(AsyncMutex::new(writer)),
             readers: Arc::new(Readers {
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(cfg.readers)),
@@ -82,21 +89,40 @@ impl Sqlite {
         })
     }
 
+    /// Takes the writer connection, waiting for this process's other
+    /// writers.
+    async fn writer(&self) -> WriterConn {
+        WriterConn(Arc::clone(&self.writer).lock_owned().await)
+    }
+
     /// Runs one data-changing statement on the writer connection.
     pub(crate) async fn exec(&self, sql: &'static str, params: Vec<Value>) -> Result<Exec> {
-        let writer = Arc::clone(&self.writer);
-        blocking(move || {
-            let conn = lock(&writer);
-            let mut stmt = conn
-                .prepare_cached(sql)
-                .map_err(|e| Error::sqlite("prepare", e))?;
-            match stmt.execute(params_from_iter(params.iter())) {
-                Ok(n) => Ok(Exec::Rows(n as u64)),
-                Err(e) if is_constraint_violation(&e) => Ok(Exec::Duplicate),
-                Err(e) => Err(Error::sqlite("write", e)),
-            }
+        let conn = self.writer().await;
+        blocking(move || exec_on(&conn, sql, &params)).await
+    }
+
+    /// Runs one INSERT on the writer connection and returns the new row's
+    /// id, or `None` if a constraint rejected it.
+    pub(crate) async fn insert(
+        &self,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> Result<Option<i64>> {
+        let conn = self.writer().await;
+        blocking(move || insert_on(&conn, sql, &params)).await
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`: it takes the write
+    /// lock at once, waiting up to the busy timeout for other processes).
+    pub(crate) async fn begin(&self) -> Result<SqliteTx> {
+        let conn = self.writer().await;
+        let conn = blocking(move || {
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| Error::sqlite("begin transaction", e))?;
+            Ok(conn)
         })
-        .await
+        .await?;
+        Ok(SqliteTx { conn: Some(conn) })
     }
 
     /// Runs one query on a pooled read-only connection.
@@ -128,6 +154,112 @@ impl Sqlite {
             .ok_or(Error::Corrupt("no schema version"))?
             .int(0)?;
         u32::try_from(v).map_err(|_| Error::Corrupt("schema version out of range"))
+    }
+}
+
+/// The writer connection while this process holds it. Releasing it rolls
+/// back any transaction still open on it, so a dropped [`SqliteTx`] or a
+/// cancelled call never leaves the write lock held.
+struct WriterConn(OwnedMutexGuard<Connection>);
+
+impl Deref for WriterConn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl Drop for WriterConn {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            if let Err(e) = self.0.execute_batch("ROLLBACK") {
+                tracing::warn!(error = %e, "rolling back an abandoned sqlite transaction");
+            }
+        }
+    }
+}
+
+/// An open write transaction on the SQLite writer connection.
+pub(crate) struct SqliteTx {
+    /// `None` only after a call on it was cancelled mid-way.
+    conn: Option<WriterConn>,
+}
+
+impl fmt::Debug for SqliteTx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteTx")
+            .field("open", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl SqliteTx {
+    /// Runs `f` on the transaction's connection on the blocking pool.
+    async fn with<T, F>(&mut self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| Error::sqlite("transaction", "an earlier call on it was cancelled"))?;
+        let (conn, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&conn);
+            (conn, out)
+        })
+        .await
+        .map_err(|e| Error::sqlite("worker thread", e))?;
+        self.conn = Some(conn);
+        out
+    }
+
+    pub(crate) async fn exec(&mut self, sql: &'static str, params: Vec<Value>) -> Result<Exec> {
+        self.with(move |conn| exec_on(conn, sql, &params)).await
+    }
+
+    pub(crate) async fn insert(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> Result<Option<i64>> {
+        self.with(move |conn| insert_on(conn, sql, &params)).await
+    }
+
+    /// Reads inside the transaction, seeing its own uncommitted writes.
+    pub(crate) async fn query(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>> {
+        self.with(move |conn| run_query(conn, sql, &params)).await
+    }
+
+    /// Commits; with `synchronous = FULL` this returns after the fsync.
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        self.with(|conn| {
+            conn.execute_batch("COMMIT")
+                .map_err(|e| Error::sqlite("commit", e))
+        })
+        .await
+    }
+}
+
+fn exec_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<Exec> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| Error::sqlite("prepare", e))?;
+    match stmt.execute(params_from_iter(params.iter())) {
+        Ok(n) => Ok(Exec::Rows(n as u64)),
+        Err(e) if is_constraint_violation(&e) => Ok(Exec::Duplicate),
+        Err(e) => Err(Error::sqlite("write", e)),
+    }
+}
+
+fn insert_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<Option<i64>> {
+    match exec_on(conn, sql, params)? {
+        Exec::Rows(_) => Ok(Some(conn.last_insert_rowid())),
+        Exec::Duplicate => Ok(None),
     }
 }
 

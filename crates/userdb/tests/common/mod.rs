@@ -5,7 +5,13 @@
 //! `USERDB_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`) and
 //! dropped when the fixture is dropped, even if the test panicked. If the
 //! server cannot be reached the test fails; it is never skipped.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_macros,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,6 +19,31 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use rtc_userdb::DatabaseConfig;
+
+/// Turns each listed `async fn name(&Fixture)` of the including test file
+/// into two tests, `sqlite::name` and `mysql::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fx = crate::common::Fixture::sqlite();
+                    crate::$name(&fx).await;
+                }
+            )+
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fx = crate::common::Fixture::mysql().await;
+                    crate::$name(&fx).await;
+                }
+            )+
+        }
+    };
+}
 
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 

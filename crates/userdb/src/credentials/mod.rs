@@ -4,6 +4,11 @@
 //! * TURN/STUN long-term keys: the MD5 and SHA-256 keys of RFC 8489, which
 //!   are also the HA1 of SIP digest authentication (RFC 3261 §22.4,
 //!   RFC 7616 §3.4.2), so `sipd` reuses [`ha1_md5`] and [`key_sha256`].
+//! * SIP digest HA1 values as the lowercase hex strings digest computations
+//!   use: [`SipDigests`] (`ha1`, kamailio's `ha1b`, and SHA-256 for
+//!   RFC 8760).
+//! * SCRAM (RFC 5802, RFC 7677) salted keys for XMPP SASL: [`scram_derive`]
+//!   and the server-side proof check; see the `scram` functions below.
 //! * Administrator passwords: argon2id PHC strings.
 //!
 //! OpaqueString (RFC 8265 §4.2) preparation of realm and password is
@@ -20,6 +25,13 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
+
+mod scram;
+
+pub use scram::{
+    scram_client_key, scram_derive, scram_hmac, scram_salted_password, scram_server_signature,
+    scram_verify_client_proof, ScramAlgorithm, DEFAULT_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS,
+};
 
 /// Longest password accepted, in bytes (bounds hashing work).
 pub const MAX_PASSWORD_LEN: usize = 1024;
@@ -73,6 +85,54 @@ impl fmt::Debug for TurnKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TurnKeys(<redacted>)")
     }
+}
+
+/// The digest-authentication secrets of one SIP subscriber, as lowercase
+/// hex strings (the form digest computations and kamailio's `subscriber`
+/// table use). The realm is the subscriber's domain.
+///
+/// Each value is password-equivalent for SIP, so `Debug` does not print
+/// them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SipDigests {
+    /// MD5(username ":" realm ":" password), RFC 2617 §3.2.2.2 / RFC 3261
+    /// §22.4: for clients that send `username="roland"`.
+    pub ha1: String,
+    /// MD5(username "@" domain ":" realm ":" password): kamailio's `ha1b`,
+    /// for clients that send `username="roland@domain"`.
+    pub ha1b: String,
+    /// SHA-256(username ":" realm ":" password), RFC 7616 §3.4.2 as
+    /// required for SIP by RFC 8760.
+    pub ha1_sha256: String,
+}
+
+impl SipDigests {
+    /// Derives all three from a plaintext password, with realm = domain.
+    pub fn derive(username: &str, domain: &str, password: &str) -> Self {
+        let full = format!("{username}@{domain}");
+        SipDigests {
+            ha1: ha1_md5_hex(username, domain, password),
+            ha1b: ha1_md5_hex(&full, domain, password),
+            ha1_sha256: ha1_sha256_hex(username, domain, password),
+        }
+    }
+}
+
+impl fmt::Debug for SipDigests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SipDigests(<redacted>)")
+    }
+}
+
+/// [`ha1_md5`] as a lowercase hex string, the form SIP digest uses.
+pub fn ha1_md5_hex(username: &str, realm: &str, password: &str) -> String {
+    hex::encode(ha1_md5(username, realm, password))
+}
+
+/// [`key_sha256`] as a lowercase hex string: the SHA-256 HA1 of RFC 7616
+/// §3.4.2 (SIP: RFC 8760).
+pub fn ha1_sha256_hex(username: &str, realm: &str, password: &str) -> String {
+    hex::encode(key_sha256(username, realm, password))
 }
 
 /// Hashes an administrator password with argon2id (the argon2 crate's
@@ -165,6 +225,20 @@ mod tests {
             assert_ne!(base.md5, other.md5);
             assert_ne!(base.sha256, other.sha256);
         }
+    }
+
+    #[test]
+    fn sip_digests_match_coreutils() {
+        // printf '%s' 'roland:sip.falcot.com:secret_password' | md5sum (and
+        // with 'roland@sip.falcot.com:...' for ha1b, sha256sum for SHA-256)
+        let d = SipDigests::derive("roland", "sip.falcot.com", "secret_password");
+        assert_eq!(d.ha1, "82b33dfdbf715983ddbda1177e6e0415");
+        assert_eq!(d.ha1b, "7953625ca2f7036a7b058d0c117ddef6");
+        assert_eq!(
+            d.ha1_sha256,
+            "cffe1a002aadc4d30748fb909f9507b36d1b366a1531340771ebb5b41c87c19b"
+        );
+        assert_eq!(format!("{d:?}"), "SipDigests(<redacted>)");
     }
 
     #[test]
