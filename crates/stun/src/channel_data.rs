@@ -6,17 +6,20 @@ use crate::wire;
 /// Length of the ChannelData header: channel number and length (RFC 8656 §12.4).
 pub const CHANNEL_DATA_HEADER_LEN: usize = 4;
 
-/// A TURN channel number, always in 0x4000..=0x4FFF (RFC 8656 §12).
+/// A TURN channel number, in 0x4000..=0x7FFF (RFC 5766 §11; RFC 8656 §12 narrows new
+/// clients to 0x4FFF, but deployed clients such as coturn's use the old range).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelNumber(u16);
 
 impl ChannelNumber {
     /// Lowest valid channel number.
     pub const MIN: u16 = 0x4000;
-    /// Highest valid channel number; 0x5000..=0xFFFF are reserved.
-    pub const MAX: u16 = 0x4FFF;
+    /// Highest accepted channel number: RFC 5766's upper bound, which RFC 8656
+    /// reserves but older clients still use; ChannelData demultiplexing (first two
+    /// bits 01) covers the whole range.
+    pub const MAX: u16 = 0x7FFF;
 
-    /// Accepts only numbers in 0x4000..=0x4FFF.
+    /// Accepts only numbers in 0x4000..=0x7FFF.
     pub const fn new(number: u16) -> Result<Self, Error> {
         if number >= Self::MIN && number <= Self::MAX {
             Ok(Self(number))
@@ -127,8 +130,8 @@ mod tests {
     }
 
     #[test]
-    fn channel_numbers_outside_0x4000_to_0x4fff_are_invalid() {
-        for n in [0x0000, 0x3FFF, 0x5000, 0x7FFF, 0xFFFF] {
+    fn channel_numbers_outside_0x4000_to_0x7fff_are_invalid() {
+        for n in [0x0000, 0x3FFF, 0x8000, 0xBFFF, 0xFFFF] {
             assert_eq!(
                 ChannelNumber::new(n),
                 Err(Error::InvalidChannelNumber { number: n })
@@ -136,9 +139,12 @@ mod tests {
         }
         assert!(ChannelNumber::new(0x4000).is_ok());
         assert!(ChannelNumber::new(0x4FFF).is_ok());
+        // RFC 5766 range, used by coturn's turnutils_uclient.
+        assert!(ChannelNumber::new(0x5000).is_ok());
+        assert!(ChannelNumber::new(0x7FFF).is_ok());
         assert_eq!(
-            ChannelData::parse(&[0x50, 0, 0, 0]),
-            Err(Error::InvalidChannelNumber { number: 0x5000 })
+            ChannelData::parse(&[0x80, 0, 0, 0]),
+            Err(Error::InvalidChannelNumber { number: 0x8000 })
         );
     }
 

@@ -116,8 +116,8 @@ pub enum Error {
         /// Code modulo 100.
         number: u8,
     },
-    /// A channel number outside 0x4000..=0x4FFF (RFC 8656 §12).
-    #[error("channel number {number:#06x} is outside 0x4000..=0x4fff")]
+    /// A channel number outside 0x4000..=0x7FFF (RFC 5766 §11, RFC 8656 §12).
+    #[error("channel number {number:#06x} is outside 0x4000..=0x7fff")]
     InvalidChannelNumber {
         /// The number found.
         number: u16,

@@ -270,7 +270,7 @@ fn owned() -> impl Strategy<Value = Owned> {
         (any::<u16>(), bytes()).prop_map(|(a, p)| Owned::PasswordAlgorithm(a, p)),
         proptest::collection::vec((any::<u16>(), bytes()), 0..4)
             .prop_map(Owned::PasswordAlgorithms),
-        (0x4000u16..=0x4FFF).prop_map(Owned::Channel),
+        (0x4000u16..=0x7FFF).prop_map(Owned::Channel),
         any::<u32>().prop_map(Owned::Lifetime),
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(Owned::Data),
         any::<bool>().prop_map(Owned::RequestedFamily),

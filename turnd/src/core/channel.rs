@@ -22,8 +22,9 @@ pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
 pub const CHANNEL_HOLD: Duration = Duration::from_secs(300);
 /// Lowest valid channel number (RFC 8656 §12).
 pub const MIN_CHANNEL: u16 = 0x4000;
-/// Highest valid channel number (RFC 8656 §12).
-pub const MAX_CHANNEL: u16 = 0x4FFF;
+/// Highest accepted channel number: RFC 5766 §11's bound, still used by deployed
+/// clients (coturn's uclient picks 0x5000..=0x7FFF); RFC 8656 §12 reserves it.
+pub const MAX_CHANNEL: u16 = rtc_stun::ChannelNumber::MAX;
 
 /// Why a ChannelBind was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

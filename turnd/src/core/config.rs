@@ -156,7 +156,7 @@ pub struct AllocationConfig {
     pub max_bps: u64,
     /// Permissions one allocation may hold (RFC 8656 §9: 508 beyond it).
     pub max_permissions: usize,
-    /// Channel bindings one allocation may hold (at most 4096 by numbering).
+    /// Channel bindings one allocation may hold (at most 16384 by numbering).
     pub max_channels: usize,
     /// Offer IPv4 relayed addresses (RFC 8656 §7.2 step 7).
     pub relay_ipv4: bool,

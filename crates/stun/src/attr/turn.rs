@@ -345,8 +345,8 @@ mod tests {
             Err(Error::InvalidChannelNumber { number: 0x3fff })
         );
         assert_eq!(
-            ChannelNumber::decode(&[0x50, 0x00, 0, 0], &TID),
-            Err(Error::InvalidChannelNumber { number: 0x5000 })
+            ChannelNumber::decode(&[0x80, 0x00, 0, 0], &TID),
+            Err(Error::InvalidChannelNumber { number: 0x8000 })
         );
     }
 

@@ -216,7 +216,7 @@ fn channel_conflicts_and_bad_numbers_get_400() {
     h.channel_bind(&mut c, 0x4000, addr(PEER));
     assert_eq!(h.channel_bind(&mut c, 0x4000, addr("8.8.4.4:1")).code(), Some(400));
     assert_eq!(h.channel_bind(&mut c, 0x4001, addr(PEER)).code(), Some(400));
-    for raw in [[0x3F, 0xFF, 0, 0], [0x50, 0x00, 0, 0]] {
+    for raw in [[0x3F, 0xFF, 0, 0], [0x80, 0x00, 0, 0]] {
         let r = h.call(&mut c, Method::CHANNEL_BIND, &move |e| {
             e.add_raw(AttrType::CHANNEL_NUMBER, &raw)?;
             e.add(&XorPeerAddress(addr("8.8.4.4:1")))?;
