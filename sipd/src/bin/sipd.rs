@@ -1,0 +1,72 @@
+//! `sipd`: the SIP proxy and registrar daemon.
+//!
+//! Parses the command line, loads the configuration, starts logging, and hands
+//! over to [`sipd::shell::run`]. Exit status: 0 after a clean stop, 2 for a
+//! configuration error, 1 for anything else that prevents serving.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use argh::FromArgs;
+use rtc_daemon::cli::EXIT_CONFIG_ERROR;
+use rtc_daemon::Lifecycle;
+use sipd::config::{SipdConfig, DEFAULT_CONFIG_PATH};
+use sipd::shell::{self, Startup};
+
+/// SIP proxy and registrar (RFC 3261, 3327, 3581, 5626, 7118).
+#[derive(FromArgs, Debug)]
+struct Args {
+    /// configuration file (default: /etc/sipd/sipd.yaml)
+    #[argh(option, short = 'c', default = "PathBuf::from(DEFAULT_CONFIG_PATH)")]
+    config: PathBuf,
+    /// check the configuration and certificates, print "configuration OK" and exit
+    #[argh(switch)]
+    check_config: bool,
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    version: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    if args.version {
+        println!("sipd {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let config = match SipdConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG_ERROR);
+        }
+    };
+    if let Err(e) = shell::check_certificates(&args.config, &config) {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_CONFIG_ERROR);
+    }
+    if args.check_config {
+        println!("configuration OK: {}", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    match serve(args.config, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sipd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config_path: PathBuf, config: SipdConfig) -> anyhow::Result<()> {
+    let log = rtc_daemon::logging::init_logging(&config.log).context("cannot start logging")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(shell::worker_count(config.workers))
+        .thread_name("sipd")
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let startup = Startup { config_path, config, log: Some(log) };
+    runtime.block_on(async { shell::run(startup, Lifecycle::new()).await })?;
+    Ok(())
+}
