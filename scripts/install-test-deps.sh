@@ -11,6 +11,10 @@ want coturn
 want python3-aioice
 # SIP peers.
 want sip-tester
+# XMPP peers: slixmpp (with python3-cryptography for test certificates) and go-sendxmpp.
+want python3-slixmpp
+want python3-cryptography
+want go-sendxmpp
 # Test runner for the interop suites.
 want python3-pytest
 # Tools used by the tests and the benchmark scripts.

@@ -90,8 +90,8 @@ pub struct ListenerConfig {
 pub struct TransportConfig {
     /// Seconds a client has to complete a TLS handshake. Default: 10.
     pub tls_handshake_seconds: u64,
-    /// Seconds from connecting (or from finishing TLS) to the first bytes of
-    /// the stream header (slowloris protection). Default: 10.
+    /// Seconds from connecting (or from finishing TLS) to a complete stream
+    /// header (slowloris protection). Default: 10.
     pub stream_header_seconds: u64,
     /// Seconds a write may block on a client that does not read before the
     /// connection is dropped. Default: 30.

@@ -6,7 +6,7 @@
 
 mod daemon_support;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -133,6 +133,22 @@ fn silent_client_is_dropped_after_the_stream_header_timeout() {
     let mut d = Daemon::new("transport:\n  stream_header_seconds: 1\n");
     d.start();
     let mut s = TcpStream::connect(d.c2s.unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(started.elapsed() < Duration::from_secs(4), "not dropped in time");
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[test]
+fn client_stalling_inside_its_stream_header_is_dropped_after_the_stream_header_timeout() {
+    // Slowloris: a few bytes, then nothing; the 60 s negotiation timeout
+    // must not be what ends it.
+    let mut d = Daemon::new("transport:\n  stream_header_seconds: 1\n");
+    d.start();
+    let mut s = TcpStream::connect(d.c2s.unwrap()).unwrap();
+    s.write_all(b"<?xml version='1.0'?><stream:str").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let started = std::time::Instant::now();
     let mut out = Vec::new();

@@ -14,6 +14,7 @@ use rtc_xmlstream::{Event as XmlEvent, StreamReader};
 
 use super::error::StreamCondition;
 use super::server::{Server, TimerKey};
+use super::session::negotiation::trim_xml_whitespace;
 use super::session::sasl::SaslState;
 use super::types::{ConnId, Event, Listener, Refused, RequestId, SessionId, TlsInfo};
 
@@ -71,6 +72,8 @@ pub(crate) struct Connection {
     /// The hosted domain from the stream header.
     pub(crate) domain: Option<String>,
     pub(crate) header_sent: bool,
+    /// A stream restart after SASL: leading whitespace is still the old stream's.
+    pub(crate) skip_whitespace: bool,
     /// Set once SASL succeeded: the account's bare JID.
     pub(crate) user: Option<super::jid::Jid>,
     pub(crate) auth_attempts: u32,
@@ -118,6 +121,7 @@ impl Server {
             tls: None,
             domain: None,
             header_sent: false,
+            skip_whitespace: false,
             user: None,
             auth_attempts: 0,
             waiting: None,
@@ -170,6 +174,8 @@ impl Server {
         if let Some(resume) = c.budget.consume(data.len(), rate, burst, now) {
             c.throttled_until = Some(resume);
         }
+        let data = if c.skip_whitespace { trim_xml_whitespace(data) } else { data };
+        c.skip_whitespace &= data.is_empty();
         c.reader.feed(data);
         if c.reader.buffered_len() > max_buffer {
             self.stream_error(conn, StreamCondition::PolicyViolation);

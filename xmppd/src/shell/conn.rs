@@ -4,8 +4,8 @@
 //!
 //! Reading stops while the core says so (byte-rate limit exceeded, or it
 //! waits for storage); TCP backpressure then slows the client down. A client
-//! must send its first bytes within `stream_header_seconds` of connecting (or
-//! of finishing TLS) and finish a TLS handshake within
+//! must send its whole stream header within `stream_header_seconds` of
+//! connecting (or of finishing TLS: the core's first write answers it) and finish a TLS handshake within
 //! `tls_handshake_seconds`; the core bounds the rest of the negotiation.
 
 use std::net::SocketAddr;
@@ -115,7 +115,8 @@ struct Conn {
     peer: SocketAddr,
     ctx: Arc<ConnContext>,
     paused: bool,
-    /// The first bytes of a stream header are due by then.
+    /// The client's whole stream header is due by then (slowloris); the
+    /// core's first write answers it and disarms this.
     header_by: Option<Instant>,
 }
 
@@ -158,7 +159,6 @@ impl Conn {
                         Ok(n) => n,
                         Err(e) => return End::Io(e),
                     };
-                    self.header_by = None;
                     let data = buf.get(..n).unwrap_or_default().to_vec();
                     if self.ctx.core.send(ToCore::Bytes { conn: self.conn, data }).is_err() {
                         return End::Core;
@@ -179,11 +179,14 @@ impl Conn {
     async fn apply(&mut self, cmd: ToConn, mut io: Transport) -> Result<Transport, End> {
         let wt = self.ctx.transport.write_timeout_seconds;
         match cmd {
-            ToConn::Write(data) => match tokio::time::timeout(Self::secs(wt), io.write_all(&data)).await {
-                Ok(Ok(())) => Ok(io),
-                Ok(Err(e)) => Err(End::Io(e)),
-                Err(_) => Err(End::WriteTimeout(wt)),
-            },
+            ToConn::Write(data) => {
+                self.header_by = None;
+                match tokio::time::timeout(Self::secs(wt), io.write_all(&data)).await {
+                    Ok(Ok(())) => Ok(io),
+                    Ok(Err(e)) => Err(End::Io(e)),
+                    Err(_) => Err(End::WriteTimeout(wt)),
+                }
+            }
             ToConn::Pause => {
                 self.paused = true;
                 Ok(io)

@@ -80,6 +80,43 @@ fn plaintext_pipelined_after_starttls_is_not_trusted() {
 }
 
 #[test]
+fn whitespace_after_starttls_is_not_an_injection() {
+    // go-xmpp (go-sendxmpp) ends every element with a newline.
+    let mut w = World::new();
+    let conn = w.connect();
+    w.send(conn, &header(DOMAIN));
+    w.expect(conn, "features");
+    w.send(conn, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\r\n");
+    w.expect(conn, "proceed");
+    assert!(w.events.contains(&Event::StartTls { conn }));
+    assert!(!w.client(conn).closed);
+}
+
+#[test]
+fn whitespace_before_the_restarted_stream_header_is_skipped() {
+    // Newline after </auth> in the same segment, or in the next one, then a
+    // header with its XML declaration (go-xmpp over direct TLS).
+    for split in [false, true] {
+        let mut w = World::new();
+        w.store.add_user("juliet@example.com", "pw");
+        let (conn, _) = w.secure_stream();
+        let token = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "\0juliet\0pw");
+        let auth = format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>\n");
+        if split {
+            w.send(conn, &auth);
+            w.expect(conn, "success");
+            w.send(conn, " \n");
+            w.send(conn, &header(DOMAIN));
+        } else {
+            w.send(conn, &format!("{auth}{}", header(DOMAIN)));
+            w.expect(conn, "success");
+        }
+        let features = w.expect(conn, "features");
+        assert!(features.find_child("bind", ns::BIND).is_some(), "split={split}");
+    }
+}
+
+#[test]
 fn direct_tls_offers_authentication_at_once() {
     let mut w = World::new();
     let conn = w.connect_from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), Listener::DirectTls).unwrap();

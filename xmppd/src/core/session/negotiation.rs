@@ -229,7 +229,9 @@ impl Server {
         }
         // Anything pipelined after <starttls/> arrived in plaintext and must
         // not be read as part of the encrypted stream (command injection).
-        let injected = !c.reader.take_unparsed().is_empty();
+        // Whitespace between elements (go-xmpp ends each with a newline)
+        // carries nothing and is dropped.
+        let injected = !is_xml_whitespace(&c.reader.take_unparsed());
         self.write_element(conn, &Element::new("proceed", ns::TLS));
         if injected {
             self.drop_conn(conn, false, true);
@@ -240,4 +242,15 @@ impl Server {
         }
         self.emit(Event::StartTls { conn });
     }
+}
+
+/// Only XML whitespace (XML 1.0 §2.3 `S`): what may sit between elements.
+pub(crate) fn is_xml_whitespace(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// `bytes` without its leading XML whitespace.
+pub(crate) fn trim_xml_whitespace(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    start.and_then(|i| bytes.get(i..)).unwrap_or_default()
 }

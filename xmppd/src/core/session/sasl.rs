@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rtc_xmlstream::{ns, Element};
 
-use super::negotiation::Mechanism;
+use super::negotiation::{trim_xml_whitespace, Mechanism};
 use crate::core::conn::Stage;
 use crate::core::error::StreamCondition;
 use crate::core::jid::Jid;
@@ -395,6 +395,12 @@ impl Server {
         c.header_sent = false;
         c.reader.set_authenticated(true);
         c.reader.reset();
+        // Whitespace after the client's last SASL element belongs to the old
+        // stream: the new one may open with an XML declaration (§4.3.3).
+        let rest = c.reader.take_unparsed();
+        let rest = trim_xml_whitespace(&rest);
+        c.skip_whitespace = rest.is_empty();
+        c.reader.feed(rest);
         self.emit(Event::Authenticated {
             conn,
             user,
