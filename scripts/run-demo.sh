@@ -17,15 +17,17 @@ chmod 700 "$STATE"
 
 pids=()
 cleanup() {
+    local rc=${1:-0}
     trap - INT TERM EXIT
     echo
     echo "stopping the suite..."
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     echo "stopped. State is kept in $STATE (delete it to start afresh)."
-    exit 0
+    exit "$rc"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup 0' INT TERM
+trap 'cleanup $?' EXIT
 
 port_busy() { ss -H -lntu "sport = :$1" 2>/dev/null | grep -q .; }
 for p in 3478 5349 5060 5061 8443 5222 5269; do
