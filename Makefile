@@ -7,7 +7,7 @@ PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build release run test test-deps unit fuzz-smoke interop deb clippy fmt bench-turn clean
+.PHONY: all build release run test test-deps unit fuzz-smoke interop deb test-deb clippy fmt bench-turn bench-sip bench-xmpp clean
 
 all: build
 
@@ -39,6 +39,9 @@ interop:
 deb:
 	./scripts/build-debs.sh
 
+test-deb:
+	./scripts/test-deb.sh
+
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -47,6 +50,12 @@ fmt:
 
 bench-turn: release
 	./bench/turn.sh
+
+bench-sip: release
+	./bench/sip.sh
+
+bench-xmpp: release
+	./bench/xmpp.sh
 
 clean:
 	$(CARGO) clean
