@@ -2,6 +2,7 @@
 # Installs every peer and tool the test suite needs, if missing. Idempotent.
 # Called by `make test`; safe to run by hand as root on Debian 12.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_apt=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
@@ -9,8 +10,11 @@ want() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
 # TURN peers: turnutils_uclient, turnutils_peer, turnutils_stunclient (coturn), aioice.
 want coturn
 want python3-aioice
-# SIP peers.
+# SIP peers: sipp, baresip, and a WebSocket client (python3-websockets; JsSIP from npm below).
 want sip-tester
+want baresip
+want python3-websockets
+command -v node >/dev/null 2>&1 || { want nodejs; want npm; }
 # XMPP peers: slixmpp (with python3-cryptography for test certificates) and go-sendxmpp.
 want python3-slixmpp
 want python3-cryptography
@@ -58,6 +62,12 @@ if [ -z "${USERDB_TEST_MYSQL_URL:-}" ] && ! mysql_up; then
     mysql_up || { echo "install-test-deps: MariaDB did not start on 127.0.0.1:3306" >&2; exit 1; }
     # Root over TCP with an empty password, and the `test` database, as the suite expects.
     mariadb -uroot -e "CREATE DATABASE IF NOT EXISTS test; ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;" 2>/dev/null || true
+fi
+
+# JsSIP and ws for the WSS registration test, pinned by tests/interop/node/package-lock.json.
+if [ ! -d tests/interop/node/node_modules/jssip ]; then
+    echo "install-test-deps: installing JsSIP from npm"
+    (cd tests/interop/node && npm ci --no-audit --no-fund --silent)
 fi
 
 # cargo-fuzz, for the fuzz smoke run (stable toolchain, see Makefile).

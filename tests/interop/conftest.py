@@ -92,3 +92,32 @@ def xmppd_factory(request, tmp_path: Path):
             if status != 0:
                 failures.append(f"{daemon.name} exited with status {status} after SIGTERM")
     assert not failures, "\n".join(failures)
+
+
+@pytest.fixture
+def sipd_factory(request, tmp_path: Path):
+    """make(config=..., users=[(user, password)], start=True) -> Sipd.
+
+    Users are created with the real sipctl before the start. Every daemon
+    made is stopped with SIGTERM at teardown and must exit with 0.
+    """
+    from sip_helpers import ALICE, BOB, Sipd
+
+    made = request.node.stash.setdefault(DAEMONS_KEY, [])
+
+    def make(config: dict | None = None, users=(ALICE, BOB), start: bool = True) -> Sipd:
+        daemon = Sipd(tmp_path / f"sipd{len(made)}", config, name=f"sipd{len(made)}")
+        made.append(daemon)
+        daemon.add_users(list(users))
+        if start:
+            daemon.start()
+        return daemon
+
+    yield make
+    failures = []
+    for daemon in made:
+        if isinstance(daemon, Sipd) and daemon.running():
+            status = daemon.stop()
+            if status != 0:
+                failures.append(f"{daemon.name} exited with status {status} after SIGTERM")
+    assert not failures, "\n".join(failures)

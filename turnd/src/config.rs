@@ -7,11 +7,13 @@
 //! MESSAGE` through [`rtc_daemon::Error`].
 //!
 //! The core's own keys (`realm`, `software`, `auth`, `allocation`, `peers`,
-//! `rfc5780`, `limits`) sit at the top level and become a
-//! [`CoreConfig`](crate::core::config::CoreConfig) through
+//! `rfc5780`, and `limits` but for its `tcp_*` keys, which the shell
+//! enforces) sit at the top level and become a
+//! [`CoreConfig`] through
 //! [`TurndConfig::core_config`]. The commented sample in
 //! `deploy/turnd/turnd.yaml` documents every key with its default.
 
+mod limits;
 mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -22,6 +24,11 @@ use rtc_daemon::{MetricsConfig, Proto};
 use rtc_tls::CertificateConfig;
 use rtc_userdb::DatabaseConfig;
 use serde::Deserialize;
+
+pub use limits::{
+    StreamLimits, DEFAULT_TCP_CONNECTION_RATE, DEFAULT_TCP_FIRST_MESSAGE_SECS,
+    DEFAULT_TCP_MAX_CONNECTIONS_PER_IP, DEFAULT_TCP_MAX_FRAME_BYTES, DEFAULT_TCP_MAX_QUEUED_BYTES,
+};
 
 use crate::core::config::{
     AllocationConfig, AuthConfig, CoreConfig, LimitsConfig, PeerFilterConfig, Rfc5780Config,
@@ -77,8 +84,10 @@ pub struct TurndConfig {
     pub peers: PeerFilterConfig,
     /// RFC 5780 NAT behaviour discovery; off when absent.
     pub rfc5780: Option<Rfc5780Config>,
-    /// Limits on unauthenticated and abusive traffic.
+    /// Limits on unauthenticated and abusive traffic (the core's keys of `limits:`).
     pub limits: LimitsConfig,
+    /// Limits on client TCP/TLS connections (the `tcp_*` keys of `limits:`).
+    pub stream_limits: StreamLimits,
 }
 
 /// The transport of a listener.
@@ -194,8 +203,8 @@ impl RelayConfig {
 pub struct ExternalAddress {
     /// The address bound on this machine.
     pub private: IpAddr,
-    /// The address clients reach it at, shown in XOR-RELAYED-ADDRESS (RFC 8656 §14.5)
-    /// and OTHER-ADDRESS (RFC 5780 §7.4).
+    /// The address clients reach it at, shown in XOR-RELAYED-ADDRESS (RFC 8656 §14.5).
+    /// Not applied to RFC 5780 OTHER-ADDRESS, whose addresses must be local.
     pub public: IpAddr,
 }
 
@@ -233,7 +242,7 @@ struct RawConfig {
     #[serde(default)]
     rfc5780: Option<Rfc5780Config>,
     #[serde(default)]
-    limits: LimitsConfig,
+    limits: limits::LimitsSection,
 }
 
 impl TurndConfig {
@@ -283,6 +292,7 @@ impl TurndConfig {
             .as_ref()
             .is_some_and(|t| !t.certificates.is_empty() || t.self_signed.is_some());
         let listeners = raw.listeners.unwrap_or_else(|| default_listeners(has_tls));
+        let (limits, stream_limits) = raw.limits.split();
         let mut config = Self {
             log: raw.log,
             workers: raw.workers,
@@ -298,7 +308,8 @@ impl TurndConfig {
             allocation: raw.allocation,
             peers: raw.peers,
             rfc5780: raw.rfc5780,
-            limits: raw.limits,
+            limits,
+            stream_limits,
         };
         validate::check(path, &mut config)?;
         Ok(config)

@@ -99,9 +99,19 @@ fn sigterm_refuses_new_allocations_drains_and_exits_zero() {
     // Existing allocations keep relaying while they drain.
     alice.send_channel_data(0x4000, b"draining");
     assert_eq!(alice.expect_channel_data(), (0x4000, b"draining".to_vec()));
-    // New allocations are not made.
+    assert_eq!(alice.refresh(600), (Class::Success, None), "Refresh works while draining");
+    // New allocations are refused with 508 Insufficient Capacity (RFC 8656 §7.2),
+    // unsigned before any challenge...
     let mut late = Client::new(Wire::udp(d.addr("udp")), USER, PASSWORD);
-    assert!(late.allocate(false).is_none_or(|p| p.class() != Class::Success));
+    let answer = late.allocate(false).expect("a draining server still answers Allocate");
+    assert_eq!((answer.class(), answer.error()), (Class::Error, Some(508)));
+    assert!(!answer.msg().has_integrity());
+    // ... and signed to a client that already holds a nonce.
+    let mut again = Client::new(Wire::udp(d.addr("udp")), USER, PASSWORD);
+    assert_eq!(again.refresh(600).1, Some(437), "learns a nonce; no allocation on this 5-tuple");
+    let answer = again.allocate(false).expect("answered");
+    assert_eq!(answer.error(), Some(508));
+    assert!(answer.msg().has_integrity(), "a 508 to a signed request is signed");
     // New TCP connections are refused.
     assert!(TcpStream::connect(d.addr("tcp")).is_err());
     assert_eq!(d.wait(Duration::from_secs(10)), Some(0), "{}", d.log());
@@ -145,4 +155,25 @@ fn metrics_count_allocations_and_relayed_packets_without_user_labels() {
     assert_eq!(value(&body, "turnd_relayed_packets_total{direction=\"to_client\"}"), Some(5.0), "{body}");
     assert!(value(&body, "turnd_error_responses_total{code=\"401\"}").is_some_and(|v| v >= 1.0), "{body}");
     assert!(!body.contains(USER), "a user name leaked into the metrics");
+}
+
+#[test]
+fn metrics_count_requests_by_method_and_result() {
+    let d = Daemon::start("metrics: { listen: \"127.0.0.1:0\" }");
+    let mut wire = Wire::udp(d.addr("udp"));
+    assert!(daemon_support::binding(&mut wire).is_some());
+    // An unauthenticated Allocate: one 401.
+    let mut bob = Client::new(Wire::udp(d.addr("udp")), "bob", "unknown");
+    assert!(bob.allocate(false).is_some_and(|p| p.error() == Some(401)));
+    // Workers publish once a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let body = scrape(d.addr("http"));
+    assert_eq!(value(&body, "turnd_requests_by_method_total{method=\"binding\"}"), Some(1.0), "{body}");
+    assert_eq!(value(&body, "turnd_request_results_total{method=\"binding\",result=\"success\"}"), Some(1.0), "{body}");
+    assert_eq!(value(&body, "turnd_request_results_total{method=\"binding\",result=\"error\"}"), Some(0.0), "{body}");
+    assert!(value(&body, "turnd_request_results_total{method=\"allocate\",result=\"error\"}").is_some_and(|v| v >= 1.0), "{body}");
+    for method in ["refresh", "send", "create_permission", "channel_bind", "connect", "connection_bind"] {
+        let series = format!("turnd_requests_by_method_total{{method=\"{method}\"}}");
+        assert_eq!(value(&body, &series), Some(0.0), "{series} in {body}");
+    }
 }

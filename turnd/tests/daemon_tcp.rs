@@ -45,6 +45,44 @@ fn a_silent_connection_is_closed_after_the_first_message_timeout() {
     assert!(waited >= Duration::from_secs(9) && waited < Duration::from_secs(15), "{waited:?}");
 }
 
+/// Whether the server closes `s` within `within`, and how long it took.
+fn closed_within(s: &mut TcpStream, within: Duration) -> Option<Duration> {
+    s.set_read_timeout(Some(within)).unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    match s.read(&mut buf) {
+        Ok(0) => Some(start.elapsed()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Some(start.elapsed()),
+        _ => None,
+    }
+}
+
+#[test]
+fn configured_tcp_limits_apply_to_client_connections() {
+    let d = Daemon::start("limits:\n  tcp_first_message_secs: 1\n  tcp_max_connections_per_ip: 2\n  tcp_max_frame_bytes: 576");
+    let mut a = Wire::tcp(d.addr("tcp"));
+    let mut b = Wire::tcp(d.addr("tcp"));
+    assert!(binding(&mut a).is_some() && binding(&mut b).is_some());
+    // A third connection from the same IP is closed at once.
+    let mut c = TcpStream::connect(d.addr("tcp")).unwrap();
+    let t = closed_within(&mut c, Duration::from_secs(5)).expect("third connection not refused");
+    assert!(t < Duration::from_millis(800), "refused only after {t:?}");
+    assert!(binding(&mut a).is_some(), "open connections are not disturbed");
+    drop((a, b));
+    std::thread::sleep(Duration::from_millis(300));
+    // A frame announcing 600 bytes of body exceeds tcp_max_frame_bytes.
+    let mut big = TcpStream::connect(d.addr("tcp")).unwrap();
+    big.write_all(&[0x00, 0x01, 0x02, 0x58, 0x21, 0x12, 0xa4, 0x42]).unwrap();
+    let t = closed_within(&mut big, Duration::from_secs(5)).expect("oversized frame not refused");
+    assert!(t < Duration::from_millis(800), "closed only after {t:?}");
+    // A silent connection is closed after tcp_first_message_secs.
+    let mut silent = TcpStream::connect(d.addr("tcp")).unwrap();
+    let t = closed_within(&mut silent, Duration::from_secs(8)).expect("silent connection kept open");
+    assert!(t >= Duration::from_millis(800) && t < Duration::from_secs(4), "{t:?}");
+    let mut again = Wire::tcp(d.addr("tcp"));
+    assert!(binding(&mut again).is_some());
+}
+
 /// Read what the server relays on a spliced data connection.
 fn read_exact_from(wire: Wire, n: usize, d: &Daemon) -> (TcpStream, Vec<u8>) {
     let Wire::Tcp(mut s, mut pending) = wire else { panic!("not TCP") };

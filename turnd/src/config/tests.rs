@@ -47,6 +47,11 @@ fn empty_file_gives_safe_defaults_except_the_relay_address() {
     assert_eq!((c.relay.port_min, c.relay.port_max), (49152, 65535));
     assert_eq!(c.metrics.listen, None);
     assert_eq!(c.shutdown_grace_secs, 10);
+    assert_eq!(c.stream_limits, StreamLimits::default());
+    assert_eq!(c.stream_limits.tcp_max_queued_bytes, 1 << 20);
+    assert_eq!(c.stream_limits.tcp_max_connections_per_ip, 256);
+    assert_eq!(c.stream_limits.tcp_first_message_secs, 10);
+    assert_eq!(c.stream_limits.tcp_max_frame_bytes, rtc_stun::MAX_MESSAGE_LEN);
     // The core keys are exactly the core's own safe defaults.
     assert_eq!(c.core_config(), CoreConfig::default());
     assert!(c.auth.long_term && !c.auth.anonymous && c.auth.rest.is_none());
@@ -98,9 +103,13 @@ workers: 4
 database: { mysql: { url: "mysql://turnd:pw@db.falcot.com/rtc" } }
 listeners:
   - { proto: udp, addr: "10.0.0.5:3478" }
+  - { proto: udp, addr: "10.0.0.5:3479" }
+  - { proto: udp, addr: "10.0.0.6:3478" }
+  - { proto: udp, addr: "10.0.0.6:3479" }
   - { proto: tls, addr: "10.0.0.5:443" }
 tls: { self_signed: { dir: /tmp/x, names: [turn.falcot.com] } }
 relay:
+  addresses: [10.0.0.5]
   external: [ { private: 10.0.0.5, public: 203.0.113.5 } ]
   port_min: 50000
   port_max: 50100
@@ -112,7 +121,13 @@ auth: { rest: { static_secrets: [s3cret] }, password_algorithms: [md5] }
 allocation: { user_quota: 2 }
 peers: { allow: [10.0.0.0/8] }
 rfc5780: { primary: "10.0.0.5:3478", alternate: "10.0.0.6:3479" }
-limits: { max_tracked_sources: 100 }
+limits:
+  max_tracked_sources: 100
+  tcp_first_message_secs: 5
+  tcp_max_queued_bytes: 262144
+  tcp_max_connections_per_ip: 8
+  tcp_connection_rate: { burst: 4, per_second: 1.5 }
+  tcp_max_frame_bytes: 1500
 "#,
     )
     .unwrap();
@@ -127,6 +142,13 @@ limits: { max_tracked_sources: 100 }
     assert_eq!(core.software, None);
     assert_eq!(core.allocation.user_quota, 2);
     assert_eq!(core.limits.max_tracked_sources, 100);
+    assert_eq!(core.limits.max_pending_allocations, 1024);
+    let streams = c.stream_limits;
+    assert_eq!(streams.first_message_timeout(), std::time::Duration::from_secs(5));
+    assert_eq!(streams.tcp_max_queued_bytes, 262_144);
+    assert_eq!(streams.tcp_max_connections_per_ip, 8);
+    assert_eq!(streams.tcp_connection_rate, rtc_daemon::ratelimit::RateLimit::new(4, 1.5));
+    assert_eq!(streams.tcp_max_frame_bytes, 1500);
     assert_eq!(core.peers.allow.len(), 1);
     assert!(core.rfc5780.is_some());
     assert_eq!(
@@ -140,6 +162,11 @@ fn unknown_key_error_names_file_line_and_key() {
     let e = error("realm: falcot.com\nrelay:\n  addresses: [192.0.2.1]\n  port_mni: 1\n");
     assert!(
         e.starts_with("/etc/turnd/turnd.yaml:4:3: relay.port_mni: unknown field `port_mni`"),
+        "{e}"
+    );
+    let e = error("limits:\n  tcp_max_frame: 1500\n");
+    assert!(
+        e.starts_with("/etc/turnd/turnd.yaml:2:3: limits.tcp_max_frame: unknown field"),
         "{e}"
     );
     let e = error("relm: falcot.com\n");
@@ -178,6 +205,12 @@ fn validation_errors_name_the_key() {
         ("relay: { addresses: [192.0.2.1] }\nrfc5780: { primary: \"192.0.2.1:3478\", alternate: \"192.0.2.1:3479\" }", "rfc5780.alternate: "),
         ("relay: { addresses: [192.0.2.1] }\ntls: { certificates: [ { cert: /a, key: /b } ], self_signed: {} }", "tls.self_signed: set either"),
         ("relay: { addresses: [192.0.2.1] }\nworkers: 5000", "workers: "),
+        ("listeners: [ { proto: udp, addr: \"192.0.2.1:3478\" }, { proto: udp, addr: \"192.0.2.2:3479\" } ]\nrfc5780: { primary: \"192.0.2.1:3478\", alternate: \"192.0.2.2:3479\" }", "rfc5780: no UDP listener on 192.0.2.1:3479"),
+        ("relay: { addresses: [192.0.2.1] }\nlimits: { tcp_first_message_secs: 0 }", "limits.tcp_first_message_secs: must be 1 to 3600"),
+        ("relay: { addresses: [192.0.2.1] }\nlimits: { tcp_max_queued_bytes: 100 }", "limits.tcp_max_queued_bytes: "),
+        ("relay: { addresses: [192.0.2.1] }\nlimits: { tcp_max_connections_per_ip: 0 }", "limits.tcp_max_connections_per_ip: "),
+        ("relay: { addresses: [192.0.2.1] }\nlimits: { tcp_connection_rate: { burst: 0, per_second: 1 } }", "limits.tcp_connection_rate: "),
+        ("relay: { addresses: [192.0.2.1] }\nlimits: { tcp_max_frame_bytes: 100000 }", "limits.tcp_max_frame_bytes: must be 576 to "),
     ];
     assert!(load(base).is_ok());
     for (text, expected) in cases {
@@ -225,4 +258,22 @@ fn load_reads_the_file_and_names_it_when_missing() {
     );
     let report = TurndConfig::check_report(&missing);
     assert_eq!(report.status, EXIT_CONFIG_ERROR);
+}
+
+#[test]
+fn rfc5780_is_accepted_when_wildcard_udp_listeners_cover_both_ports() {
+    let c = load(
+        "listeners:\n  - { proto: udp, addr: \"0.0.0.0:3478\" }\n  - { proto: udp, addr: \"0.0.0.0:3479\" }\n\
+         relay: { addresses: [192.0.2.1] }\n\
+         rfc5780: { primary: \"192.0.2.1:3478\", alternate: \"192.0.2.2:3479\" }\n",
+    )
+    .unwrap();
+    assert!(c.rfc5780.is_some());
+    // An IPv6 wildcard does not cover IPv4 addresses.
+    let e = error(
+        "listeners:\n  - { proto: udp, addr: \"[::]:3478\" }\n  - { proto: udp, addr: \"[::]:3479\" }\n\
+         relay: { addresses: [192.0.2.1] }\n\
+         rfc5780: { primary: \"192.0.2.1:3478\", alternate: \"192.0.2.2:3479\" }\n",
+    );
+    assert!(e.contains("rfc5780: no UDP listener on 192.0.2.1:3478"), "{e}");
 }

@@ -15,12 +15,21 @@ const MAX_REALM_CHARS: usize = 127;
 /// SOFTWARE: fewer than 128 characters (RFC 8489 §14.14).
 const MAX_SOFTWARE_CHARS: usize = 127;
 
+/// Longest `limits.tcp_first_message_secs` accepted.
+const MAX_TCP_FIRST_MESSAGE_SECS: u64 = 3600;
+/// Shortest `limits.tcp_max_frame_bytes`: a STUN message must fit in 576 bytes
+/// (RFC 8489 §6.1), so no shorter frame limit can serve every client.
+const MIN_TCP_FRAME_BYTES: usize = 576;
+/// Smallest `limits.tcp_max_queued_bytes`: one relayed frame of the largest size.
+const MIN_TCP_QUEUED_BYTES: usize = 1 << 16;
+
 type Check = Result<(), (&'static str, String)>;
 
 /// Validate `config` and fill in `relay.addresses` when it was left empty.
 pub(super) fn check(path: &Path, config: &mut TurndConfig) -> Result<(), ConfigError> {
-    let steps: [fn(&mut TurndConfig) -> Check; 8] = [
+    let steps: [fn(&mut TurndConfig) -> Check; 9] = [
         general,
+        stream_limits,
         listeners,
         tls,
         relay_ports,
@@ -31,6 +40,40 @@ pub(super) fn check(path: &Path, config: &mut TurndConfig) -> Result<(), ConfigE
     ];
     for step in steps {
         step(config).map_err(|(key, message)| ConfigError::invalid(path, key, message))?;
+    }
+    Ok(())
+}
+
+fn stream_limits(c: &mut TurndConfig) -> Check {
+    let l = &c.stream_limits;
+    if !(1..=MAX_TCP_FIRST_MESSAGE_SECS).contains(&l.tcp_first_message_secs) {
+        return Err((
+            "limits.tcp_first_message_secs",
+            format!("must be 1 to {MAX_TCP_FIRST_MESSAGE_SECS}"),
+        ));
+    }
+    if l.tcp_max_queued_bytes < MIN_TCP_QUEUED_BYTES {
+        return Err((
+            "limits.tcp_max_queued_bytes",
+            format!("must be at least {MIN_TCP_QUEUED_BYTES}"),
+        ));
+    }
+    if l.tcp_max_connections_per_ip == 0 {
+        return Err(("limits.tcp_max_connections_per_ip", "must be at least 1".into()));
+    }
+    let rate = &l.tcp_connection_rate;
+    if rate.burst == 0 || !rate.per_second.is_finite() || rate.per_second < 0.0 {
+        return Err((
+            "limits.tcp_connection_rate",
+            "burst must be at least 1 and per_second a number of 0 or more".into(),
+        ));
+    }
+    let max_frame = rtc_stun::MAX_MESSAGE_LEN;
+    if !(MIN_TCP_FRAME_BYTES..=max_frame).contains(&l.tcp_max_frame_bytes) {
+        return Err((
+            "limits.tcp_max_frame_bytes",
+            format!("must be {MIN_TCP_FRAME_BYTES} to {max_frame}"),
+        ));
     }
     Ok(())
 }
@@ -277,6 +320,28 @@ fn core_policy(c: &mut TurndConfig) -> Check {
                 "rfc5780.alternate",
                 "needs a second IP address and a second port, both different from primary".into(),
             ));
+        }
+        // CHANGE-REQUEST answers leave from the other IP and/or port (RFC 5780
+        // §6.1): every combination needs a UDP socket to send from.
+        for ip in [r.primary.ip(), r.alternate.ip()] {
+            for port in [r.primary.port(), r.alternate.port()] {
+                let covered = c.listeners.iter().any(|l| {
+                    l.proto == ListenerProto::Udp
+                        && l.addr.port() == port
+                        && (l.addr.ip() == ip
+                            || (l.addr.ip().is_unspecified() && l.addr.is_ipv4() == ip.is_ipv4()))
+                });
+                if !covered {
+                    let missing = std::net::SocketAddr::new(ip, port);
+                    return Err((
+                        "rfc5780",
+                        format!(
+                            "no UDP listener on {missing}: list all four combinations of the primary and \
+                             alternate IPs and ports under listeners"
+                        ),
+                    ));
+                }
+            }
         }
     }
     Ok(())

@@ -15,7 +15,9 @@
 //!    lookup or an HMAC computation.
 //! 5. PASSWORD-ALGORITHMS bid-down protection (RFC 8489 §9.2.4): 400.
 //! 6. Wrong realm, unknown user, expired REST name, wrong key: 401, and one
-//!    token is taken from the source's failure bucket.
+//!    token is taken from the source's failure bucket. The buckets are shared
+//!    by all workers ([`super::throttle`]): spreading guesses over source
+//!    ports, and so over workers, gains nothing.
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -93,7 +95,7 @@ impl Server {
 
     fn auth_failure(&mut self, ip: IpAddr, now: Instant) -> Verdict {
         self.metrics.auth_failures += 1;
-        let _ = self.auth_failures.check(&ip, now);
+        self.shared.record_auth_failure(ip, now);
         Verdict::Challenge(401)
     }
 
@@ -117,7 +119,7 @@ impl Server {
         if !msg.has_integrity() && !msg.has_integrity_sha256() {
             return Verdict::Challenge(401);
         }
-        if self.auth_failures.is_limited(&ip, now) {
+        if self.shared.is_throttled(ip, now) {
             self.metrics.auth_throttled += 1;
             return Verdict::Drop;
         }

@@ -100,8 +100,9 @@ pub struct AuthConfig {
     pub max_pending_lookups: usize,
     /// Seconds to wait for the shell's key answer before dropping the request.
     pub lookup_timeout_secs: u64,
-    /// Authentication failures allowed per source IP: after the burst, requests
-    /// carrying credentials from that IP are dropped unanswered and unverified.
+    /// Authentication failures allowed per source IP, counted over all workers:
+    /// after the burst, requests carrying credentials from that IP are dropped
+    /// unanswered and unverified until the bucket refills.
     pub failure_limit: RateLimit,
 }
 
@@ -217,7 +218,8 @@ pub struct LimitsConfig {
     /// Requests answered without authentication (Binding, 401 challenges) per
     /// source IP; above it they are dropped.
     pub unauthenticated: RateLimit,
-    /// Source IPs tracked by each rate limiter, per worker.
+    /// Source IPs tracked by each rate limiter: per worker for
+    /// `unauthenticated`, for the whole server for `auth.failure_limit`.
     pub max_tracked_sources: usize,
     /// Allocations whose relay addresses are still being bound, per worker.
     pub max_pending_allocations: usize,

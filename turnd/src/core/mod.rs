@@ -36,8 +36,9 @@
 //! Other inputs: [`Server::handle_peer_connection_incoming`] when a peer
 //! connects to a TCP relay, [`Server::handle_client_closed`] when a client's
 //! TCP/TLS connection closes (its allocation is deleted), [`Server::set_config`]
-//! on SIGHUP, [`Server::forget_keys`] when users changed, [`Server::prime_key`]
-//! to warm the key cache.
+//! on SIGHUP, [`Server::set_draining`] on SIGTERM (new Allocates get 508),
+//! [`Server::forget_keys`] when users changed, [`Server::prime_key`] to warm
+//! the key cache.
 //!
 //! # Workers and shared state
 //!
@@ -45,10 +46,13 @@
 //! `SO_REUSEPORT`). Everything a worker creates (allocations, relay sockets,
 //! peer connections) belongs to it: route relay traffic and the callbacks of
 //! its events to the same worker. Workers share one [`Shared`] (an `Arc`) that
-//! holds the nonce key, the allocation quota counters, reservation tokens and
-//! RFC 6062 connections waiting for ConnectionBind; it is touched only on
-//! Allocate, deallocation, EVEN-PORT and ConnectionBind. A [`ConnectionId`]'s top
-//! byte is the owning worker's index ([`ConnectionId::worker`]).
+//! holds the nonce key, the allocation quota counters, reservation tokens,
+//! RFC 6062 connections waiting for ConnectionBind and the authentication
+//! failure buckets; it is touched only on Allocate, deallocation, EVEN-PORT,
+//! ConnectionBind and authentication failures (a request with credentials
+//! checks one atomic, and takes a lock only while some source has failed
+//! lately). A [`ConnectionId`]'s top byte is the owning worker's index
+//! ([`ConnectionId::worker`]).
 //!
 //! # The hot path
 //!
@@ -66,10 +70,12 @@
 //! - Authentication order and failure throttling are documented in `auth.rs`:
 //!   after `failure_limit` bad credentials a source IP's requests carrying
 //!   credentials are dropped silently (STUN has no 429; a 401 would still cost
-//!   a lookup and an HMAC per guess). Observable via [`Server::is_throttled`] and
-//!   [`Metrics::auth_throttled`].
-//! - Quotas: 486 when the user's quota is reached, 508 when the server's is.
-//! - Metrics are plain per-worker counters ([`Metrics`]), never labelled by user.
+//!   a lookup and an HMAC per guess). Failures are counted across workers.
+//!   Observable via [`Server::is_throttled`] and [`Metrics::auth_throttled`].
+//! - Quotas: 486 when the user's quota is reached, 508 when the server's is
+//!   or when the server is draining.
+//! - Metrics are plain per-worker counters ([`Metrics`]), never labelled by
+//!   user; requests are also counted per method and result ([`metrics::MethodCounts`]).
 
 mod allocate;
 mod allocation;
@@ -89,6 +95,7 @@ mod request;
 mod server;
 pub mod shared;
 mod tcp_relay;
+mod throttle;
 mod timers;
 pub mod types;
 

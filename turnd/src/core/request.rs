@@ -107,11 +107,17 @@ impl Server {
             Class::Request => {
                 if fresh.is_none() {
                     self.metrics.requests += 1;
+                    self.metrics.methods.received(msg.method());
                 }
                 self.handle_request(from, &msg, now, fresh);
                 None
             }
-            Class::Indication if msg.method() == Method::SEND => self.relay_send_indication(from, &msg, packet, now),
+            Class::Indication if msg.method() == Method::SEND => {
+                self.metrics.methods.received(Method::SEND);
+                let forward = self.relay_send_indication(from, &msg, packet, now);
+                self.metrics.methods.finished(Method::SEND, forward.is_some());
+                forward
+            }
             _ => None,
         }
     }
@@ -142,6 +148,14 @@ impl Server {
         if method == Method::ALLOCATE && self.absorb_allocate_retransmission(from, msg) {
             return;
         }
+        // Draining (RFC 8656 §7.2: 508): a request without credentials is told
+        // at once, rather than challenged first.
+        if method == Method::ALLOCATE && self.draining && !msg.has_integrity() && !msg.has_integrity_sha256() {
+            if self.allow_unauthenticated(from.client.ip(), now) {
+                self.send_error(from, &Reply::to(msg), 508);
+            }
+            return;
+        }
         let auth = match self.authenticate(msg, from, now, fresh) {
             Verdict::Pass(a) => a,
             Verdict::Challenge(code) => {
@@ -169,6 +183,7 @@ impl Server {
             return;
         }
         match method {
+            Method::ALLOCATE if self.draining => self.send_error(from, &reply, 508),
             Method::ALLOCATE => self.handle_allocate(from, msg, auth, reply, now),
             Method::CONNECTION_BIND => self.handle_connection_bind(from, msg, &auth, &reply, now),
             _ => {

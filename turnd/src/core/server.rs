@@ -49,12 +49,13 @@ pub struct Server {
     pub(crate) binds: HashMap<BindId, FiveTuple>,
     pub(crate) lookups: Lookups,
     pub(crate) keys: KeyCache,
-    pub(crate) auth_failures: KeyedLimiter<IpAddr>,
     pub(crate) unauthenticated: KeyedLimiter<IpAddr>,
     pub(crate) timers: Timers,
     pub(crate) out: VecDeque<Output>,
     pub(crate) metrics: Metrics,
     pub(crate) next_id: u64,
+    /// Shutting down: new Allocate requests get 508 (see [`Server::set_draining`]).
+    pub(crate) draining: bool,
 }
 
 impl Server {
@@ -73,13 +74,12 @@ impl Server {
         unix_now: Duration,
     ) -> Self {
         let limits = &config.limits;
-        let auth_failures = KeyedLimiter::new(config.auth.failure_limit, limits.max_tracked_sources);
+        shared.configure_auth_failures(config.auth.failure_limit, limits.max_tracked_sources);
         let unauthenticated = KeyedLimiter::new(limits.unauthenticated, limits.max_tracked_sources);
         Self {
             filter: PeerFilter::new(&config.peers),
             keys: KeyCache::new(config.auth.key_cache_capacity),
             lookups: Lookups::default(),
-            auth_failures,
             unauthenticated,
             shared,
             worker,
@@ -94,6 +94,7 @@ impl Server {
             out: VecDeque::new(),
             metrics: Metrics::default(),
             next_id: 1,
+            draining: false,
             config,
         }
     }
@@ -103,10 +104,30 @@ impl Server {
     /// Cached keys are dropped, since the realm or the secrets may have changed.
     pub fn set_config(&mut self, config: Arc<CoreConfig>) {
         self.filter = PeerFilter::new(&config.peers);
-        self.auth_failures.set_limit(config.auth.failure_limit);
+        self.shared.configure_auth_failures(config.auth.failure_limit, config.limits.max_tracked_sources);
         self.unauthenticated.set_limit(config.limits.unauthenticated);
         self.keys = KeyCache::new(config.auth.key_cache_capacity);
         self.config = config;
+    }
+
+    /// Enter (or leave) draining mode, for a graceful stop (SIGTERM).
+    ///
+    /// While draining, every new Allocate request is answered with 508
+    /// Insufficient Capacity (RFC 8656 §7.2), so clients move to another
+    /// server at once instead of timing out. A request without credentials
+    /// gets the 508 unsigned, before any challenge; an authenticated one gets
+    /// it signed after authentication, since clients discard unsigned errors
+    /// to signed requests (RFC 8489 §9.2.5). Retransmissions of an Allocate
+    /// that already succeeded still get their original answer, and Refresh,
+    /// CreatePermission, ChannelBind, Connect, ConnectionBind and relayed data
+    /// on existing allocations work as before, until the shell stops.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    /// Whether [`Server::set_draining`] is on.
+    pub fn is_draining(&self) -> bool {
+        self.draining
     }
 
     /// Resynchronise unix time (call now and then, for example every minute).
@@ -135,9 +156,10 @@ impl Server {
         m
     }
 
-    /// Whether `ip` is currently refused for too many authentication failures.
+    /// Whether `ip` is currently refused for too many authentication failures
+    /// (counted over all workers sharing this core's [`Shared`]).
     pub fn is_throttled(&self, ip: IpAddr, now: Instant) -> bool {
-        self.auth_failures.is_limited(&ip, now)
+        self.shared.is_throttled(ip, now)
     }
 
     /// Number of allocations this worker holds.
@@ -169,9 +191,6 @@ impl Server {
                 TimerKey::Reservation(token) => self.on_reservation_timer(token),
             }
         }
-        if self.auth_failures.len() > self.config.limits.max_tracked_sources / 2 {
-            self.auth_failures.purge_idle(now);
-        }
         if self.unauthenticated.len() > self.config.limits.max_tracked_sources / 2 {
             self.unauthenticated.purge_idle(now);
         }
@@ -199,6 +218,7 @@ impl Server {
     }
 
     pub(crate) fn transmit(&mut self, t: Transmit) {
+        self.metrics.methods.response_sent(&t.contents);
         self.out.push_back(Output::Transmit(t));
     }
 

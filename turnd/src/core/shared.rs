@@ -1,10 +1,12 @@
-//! State shared by all worker cores: quotas, reservations, pending TCP connections.
+//! State shared by all worker cores: quotas, reservations, pending TCP
+//! connections and authentication-failure throttling.
 //!
 //! Each worker owns its allocations outright; only what must be seen across
 //! workers lives here. The allocation counter is an atomic; the per-user table,
 //! reservation tokens and pending RFC 6062 connections sit behind short mutexes
 //! touched only on Allocate, deallocation, EVEN-PORT and ConnectionBind, never
-//! on the relay path.
+//! on the relay path. The failure buckets (`throttle.rs`) are locked only
+//! on a failure, and on checks while some source has failed lately.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,7 +14,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use std::net::IpAddr;
+
+use rtc_daemon::ratelimit::RateLimit;
+
 use super::nonce::NonceKey;
+use super::throttle::FailureThrottle;
 
 /// A user for quota purposes: realm plus user name (the user part of REST names).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -64,6 +71,7 @@ pub struct Shared {
     per_user: Mutex<HashMap<UserId, u32>>,
     reservations: Mutex<HashMap<[u8; 8], Reservation>>,
     pending_tcp: Mutex<HashMap<u32, PendingConnection>>,
+    auth_failures: FailureThrottle,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +89,7 @@ impl Shared {
             per_user: Mutex::new(HashMap::new()),
             reservations: Mutex::new(HashMap::new()),
             pending_tcp: Mutex::new(HashMap::new()),
+            auth_failures: FailureThrottle::default(),
         })
     }
 
@@ -96,6 +105,25 @@ impl Shared {
 
     pub(crate) fn nonce_key(&self) -> &NonceKey {
         &self.nonce_key
+    }
+
+    /// Whether source `ip` is refused for too many authentication failures,
+    /// counted over all workers (`auth.failure_limit`).
+    pub fn is_throttled(&self, ip: IpAddr, now: Instant) -> bool {
+        self.auth_failures.is_throttled(ip, now)
+    }
+
+    /// Source IPs currently holding an authentication-failure bucket.
+    pub fn throttle_tracked_sources(&self) -> usize {
+        self.auth_failures.tracked()
+    }
+
+    pub(crate) fn configure_auth_failures(&self, limit: RateLimit, max_sources: usize) {
+        self.auth_failures.configure(limit, max_sources);
+    }
+
+    pub(crate) fn record_auth_failure(&self, ip: IpAddr, now: Instant) {
+        self.auth_failures.record_failure(ip, now);
     }
 
     /// Count one allocation for `user`, or refuse; 0 quotas mean unlimited.

@@ -50,9 +50,6 @@ fn on_batch(worker: &Rc<Worker>, io: &UdpIo, batch: &mut RecvBatch, n: usize) {
             let from = FiveTuple { transport: Transport::Udp, client: meta.addr, server };
             for range in segments(meta.len, meta.stride) {
                 let Some(packet) = data.get(range) else { continue };
-                if worker.refuses(packet) {
-                    continue;
-                }
                 let forward = worker.core.borrow_mut().handle_client_packet(from, packet, now);
                 if let Some(f) = forward {
                     worker.forward(&mut gso, &f, packet);

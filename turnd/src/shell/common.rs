@@ -13,7 +13,7 @@ use tokio::task::AbortHandle;
 
 use super::keys::KeyService;
 use super::worker::Mail;
-use crate::config::RelayConfig;
+use crate::config::{RelayConfig, StreamLimits};
 use crate::core::{ConnectionId, CoreConfig, Metrics, Shared, Transport};
 
 /// Lock a mutex, ignoring poisoning: every critical section here is a single
@@ -59,6 +59,7 @@ pub(crate) struct Common {
     /// The core's cross-worker state.
     pub(crate) shared: Arc<Shared>,
     core_config: RwLock<Arc<CoreConfig>>,
+    stream_limits: RwLock<StreamLimits>,
     /// Relay addresses, NAT mappings and port range (fixed until restart).
     pub(crate) relay: RelayConfig,
     /// User and secret lookups.
@@ -91,6 +92,7 @@ impl Common {
     pub(crate) fn new(
         shared: Arc<Shared>,
         core_config: Arc<CoreConfig>,
+        stream_limits: StreamLimits,
         relay: RelayConfig,
         keys: KeyService,
         tls: Option<TlsServer>,
@@ -101,6 +103,7 @@ impl Common {
         Self {
             shared,
             core_config: RwLock::new(core_config),
+            stream_limits: RwLock::new(stream_limits),
             relay,
             keys,
             tls,
@@ -124,6 +127,16 @@ impl Common {
     pub(crate) fn set_core_config(&self, config: Arc<CoreConfig>) {
         *self.core_config.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&config);
         self.broadcast(|| Mail::Config(Arc::clone(&config)));
+    }
+
+    /// The TCP/TLS client limits, for a connection being accepted.
+    pub(crate) fn stream_limits(&self) -> StreamLimits {
+        *self.stream_limits.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replace the TCP/TLS client limits (SIGHUP); open connections keep theirs.
+    pub(crate) fn set_stream_limits(&self, limits: StreamLimits) {
+        *self.stream_limits.write().unwrap_or_else(PoisonError::into_inner) = limits;
     }
 
     /// Send a message to every worker.

@@ -2,7 +2,7 @@
 //!
 //! Workers publish their core's [`Metrics`](crate::core::Metrics) once a second;
 //! a scrape adds them up. Labels come from small fixed sets only (direction,
-//! reason, error code): never a user name or an address.
+//! reason, error code, method, result): never a user name or an address.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -15,6 +15,7 @@ use rtc_daemon::prometheus_client::metrics::gauge::ConstGauge;
 use rtc_daemon::prometheus_client::metrics::MetricType;
 
 use super::common::Common;
+use crate::core::metrics::MethodCounts;
 
 /// Encodes the summed worker counters on each scrape.
 #[derive(Debug)]
@@ -38,6 +39,32 @@ fn labelled(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, label: &str
     Ok(())
 }
 
+/// `requests_by_method{method}` and `request_results{method,result}`: a
+/// fixed table of eight methods and two results.
+fn methods(enc: &mut DescriptorEncoder<'_>, m: &MethodCounts) -> fmt::Result {
+    let mut family = enc.encode_descriptor(
+        "requests_by_method",
+        "STUN requests received by method (Send: indications received).",
+        None,
+        MetricType::Counter,
+    )?;
+    for (method, c) in m.iter() {
+        ConstCounter::new(c.received).encode(family.encode_family(&[("method", method)])?)?;
+    }
+    let mut family = enc.encode_descriptor(
+        "request_results",
+        "Requests answered by method and result (Send: relayed or not).",
+        None,
+        MetricType::Counter,
+    )?;
+    for (method, c) in m.iter() {
+        for (result, n) in [("success", c.success), ("error", c.error)] {
+            ConstCounter::new(n).encode(family.encode_family(&[("method", method), ("result", result)])?)?;
+        }
+    }
+    Ok(())
+}
+
 impl Collector for TurndCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         let t = self.0.totals();
@@ -47,6 +74,7 @@ impl Collector for TurndCollector {
         counter(&mut enc, "allocations_expired", "Allocations that ran out of lifetime.", m.allocations_expired)?;
         counter(&mut enc, "requests", "STUN requests received.", m.requests)?;
         counter(&mut enc, "binding_requests", "Binding requests answered.", m.binding_requests)?;
+        methods(&mut enc, &m.methods)?;
         counter(&mut enc, "auth_failures", "Requests rejected for bad or unknown credentials.", m.auth_failures)?;
         counter(&mut enc, "auth_throttled", "Requests dropped after too many authentication failures.", m.auth_throttled)?;
         counter(

@@ -25,10 +25,13 @@
 //!
 //! The `READY` line is printed (and systemd told) once every worker has
 //! bound its sockets. SIGHUP re-reads the configuration (log level, realm,
-//! credentials, limits, peer policy), forgets cached keys so database changes
-//! apply at once, and reloads TLS certificates for new handshakes. SIGTERM
-//! stops accepting connections and allocations, waits up to
-//! `shutdown_grace_secs` for allocations to end, then returns.
+//! credentials, limits (the TCP/TLS ones for new connections), peer policy),
+//! forgets cached keys so database changes apply at once, and reloads TLS
+//! certificates for new handshakes. SIGTERM
+//! stops accepting connections, puts every worker's core in draining mode
+//! (new Allocate requests get 508 Insufficient Capacity; existing allocations
+//! keep working), waits up to `shutdown_grace_secs` for allocations to end,
+//! then returns.
 //!
 //! Deliberately not here: any protocol decision (the core makes them all),
 //! DTLS, and changing listeners, relay addresses or the database without a
@@ -157,6 +160,7 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
     let common = Arc::new(Common::new(
         Shared::new(nonce_key),
         Arc::new(config.core_config()),
+        config.stream_limits,
         config.relay.clone(),
         KeyService::new(db, tokio::runtime::Handle::current()),
         tls,
@@ -200,6 +204,7 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
         reload(&config_path, &mut config, log.as_ref(), &common);
     }
     notify::stopping();
+    common.broadcast(|| worker::Mail::Draining);
     drain(&life, &common, Duration::from_secs(config.shutdown_grace_secs)).await;
     Ok(())
 }
@@ -236,6 +241,7 @@ fn reload(path: &Path, running: &mut TurndConfig, log: Option<&LogHandle>, commo
                 }
             }
             common.set_core_config(Arc::new(new.core_config()));
+            common.set_stream_limits(new.stream_limits);
             *running = new;
             tracing::info!("configuration reloaded from {}", path.display());
         }

@@ -2,14 +2,15 @@
 //! with per-source limits, framing STUN and ChannelData out of the byte
 //! stream, and a bounded write queue per connection.
 //!
-//! Limits, all per connection unless said otherwise:
-//! - [`FIRST_MESSAGE_TIMEOUT`] for the TLS handshake and the first whole frame;
-//! - frames longer than a STUN message can be close the connection, as does any
+//! Limits (the `tcp_*` keys of `limits:`, [`StreamLimits`]), all per
+//! connection unless said otherwise, read when a connection is accepted:
+//! - `tcp_first_message_secs` for the TLS handshake and the first whole frame;
+//! - frames longer than `tcp_max_frame_bytes` close the connection, as does any
 //!   byte sequence that is neither STUN nor ChannelData (other connections are
 //!   not disturbed);
-//! - [`MAX_QUEUED`] bytes waiting to be written; relayed data beyond it is dropped;
-//! - [`MAX_CONNECTIONS_PER_IP`] open connections per source IP and
-//!   [`ACCEPT_RATE`] new ones per source IP and worker.
+//! - `tcp_max_queued_bytes` waiting to be written; relayed data beyond it is dropped;
+//! - `tcp_max_connections_per_ip` open connections per source IP and
+//!   `tcp_connection_rate` new ones per source IP and worker.
 
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
@@ -18,7 +19,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtc_daemon::ratelimit::RateLimit;
 use rtc_stun::{Framing, StreamFramer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -27,18 +27,9 @@ use tokio::sync::Notify;
 use super::common::{lock, Common};
 use super::tcp_relay;
 use super::worker::Worker;
+use crate::config::StreamLimits;
 use crate::core::{ConnectionId, FiveTuple, Transport};
 
-/// Time allowed for the TLS handshake and the first complete STUN/ChannelData frame.
-pub(crate) const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bytes queued for one client before relayed data is dropped.
-pub(crate) const MAX_QUEUED: usize = 1 << 20;
-/// Open TCP/TLS connections per source IP, over all workers.
-pub(crate) const MAX_CONNECTIONS_PER_IP: u32 = 256;
-/// New connections per source IP and worker: burst and refill per second.
-pub(crate) const ACCEPT_RATE: RateLimit = RateLimit::new(64, 16.0);
-/// Source IPs tracked by the accept-rate limiter of each worker.
-pub(crate) const MAX_TRACKED_SOURCES: usize = 65_536;
 /// Read size; the buffer grows only as far as one frame needs.
 const READ_CHUNK: usize = 4096;
 /// Seconds of silence allowed after the longest allocation lifetime.
@@ -46,8 +37,10 @@ const IDLE_MARGIN: Duration = Duration::from_secs(60);
 
 /// The shell's side of one client connection, reachable from the core's
 /// transmits by 5-tuple.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StreamConn {
+    /// Most bytes `out` may hold.
+    max_queued: usize,
     out: RefCell<Vec<u8>>,
     wake: Notify,
     closed: Cell<bool>,
@@ -58,13 +51,24 @@ pub(crate) struct StreamConn {
 }
 
 impl StreamConn {
+    fn new(max_queued: usize) -> Self {
+        Self {
+            max_queued,
+            out: RefCell::default(),
+            wake: Notify::new(),
+            closed: Cell::new(false),
+            splice: Cell::new(None),
+            splice_wake: Notify::new(),
+        }
+    }
+
     /// Queue bytes; `false` if they were dropped (closed, or queue full).
     fn push(&self, bytes: &[u8]) -> bool {
         if self.closed.get() {
             return false;
         }
         let mut out = self.out.borrow_mut();
-        if out.len() + bytes.len() > MAX_QUEUED {
+        if out.len() + bytes.len() > self.max_queued {
             return false;
         }
         out.extend_from_slice(bytes);
@@ -115,15 +119,20 @@ impl Drop for ConnGuard {
     }
 }
 
-fn admit(worker: &Worker, ip: IpAddr) -> Option<ConnGuard> {
+fn admit(worker: &Worker, ip: IpAddr, limits: &StreamLimits) -> Option<ConnGuard> {
     let counters = &worker.common.stream_counters;
-    if !worker.accept_rate.borrow_mut().check(&ip, Instant::now()) {
+    let allowed = {
+        let mut rate = worker.accept_rate.borrow_mut();
+        rate.set_limit(limits.tcp_connection_rate);
+        rate.check(&ip, Instant::now())
+    };
+    if !allowed {
         counters.refused.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     let mut map = lock(&worker.common.per_ip);
     let n = map.entry(ip).or_insert(0);
-    if *n >= MAX_CONNECTIONS_PER_IP {
+    if *n >= limits.tcp_max_connections_per_ip {
         drop(map);
         counters.refused.fetch_add(1, Ordering::Relaxed);
         return None;
@@ -151,25 +160,26 @@ pub(crate) async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, trans
                 continue;
             }
         };
-        let Some(guard) = admit(&worker, client.ip()) else { continue };
+        let limits = worker.common.stream_limits();
+        let Some(guard) = admit(&worker, client.ip(), &limits) else { continue };
         let Ok(server) = stream.local_addr() else { continue };
         let _ = stream.set_nodelay(true);
         let from = FiveTuple { transport, client, server };
-        tokio::task::spawn_local(serve(Rc::clone(&worker), stream, from, guard));
+        tokio::task::spawn_local(serve(Rc::clone(&worker), stream, from, guard, limits));
     }
 }
 
-async fn serve(worker: Rc<Worker>, stream: tokio::net::TcpStream, from: FiveTuple, guard: ConnGuard) {
-    let deadline = tokio::time::Instant::now() + FIRST_MESSAGE_TIMEOUT;
+async fn serve(worker: Rc<Worker>, stream: tokio::net::TcpStream, from: FiveTuple, guard: ConnGuard, limits: StreamLimits) {
+    let deadline = tokio::time::Instant::now() + limits.first_message_timeout();
     if from.transport == Transport::Tls {
         let Some(tls) = worker.common.tls.as_ref() else { return };
         match tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await {
-            Ok(Ok(s)) => drive(worker, s, from, deadline).await,
+            Ok(Ok(s)) => drive(worker, s, from, deadline, &limits).await,
             Ok(Err(e)) => tracing::debug!(client = %from.client, "TLS handshake failed: {e}"),
             Err(_) => tracing::debug!(client = %from.client, "TLS handshake timed out"),
         }
     } else {
-        drive(worker, stream, from, deadline).await;
+        drive(worker, stream, from, deadline, &limits).await;
     }
     drop(guard);
 }
@@ -183,16 +193,17 @@ enum End {
     Splice(ConnectionId, Vec<u8>),
 }
 
-async fn drive<S>(worker: Rc<Worker>, stream: S, from: FiveTuple, first_deadline: tokio::time::Instant)
+async fn drive<S>(worker: Rc<Worker>, stream: S, from: FiveTuple, first_deadline: tokio::time::Instant, limits: &StreamLimits)
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let (mut rd, wr) = tokio::io::split(stream);
-    let conn = Rc::new(StreamConn::default());
+    let conn = Rc::new(StreamConn::new(limits.tcp_max_queued_bytes));
     worker.streams.borrow_mut().insert(from, Rc::clone(&conn));
     let writer = tokio::task::spawn_local(write_loop(Rc::clone(&conn), wr));
     let idle = Duration::from_secs(u64::from(worker.common.core_config().allocation.max_lifetime_secs)) + IDLE_MARGIN;
-    let end = read_loop(&worker, &conn, &mut rd, from, first_deadline, idle).await;
+    let framer = StreamFramer::new(limits.tcp_max_frame_bytes);
+    let end = read_loop(&worker, &conn, &mut rd, from, (first_deadline, idle), framer).await;
     worker.streams.borrow_mut().remove(&from);
     // The allocation made over this connection goes with it (RFC 8656 §3.1).
     worker.core.borrow_mut().handle_client_closed(from, Instant::now());
@@ -215,10 +226,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     conn: &StreamConn,
     rd: &mut R,
     from: FiveTuple,
-    first_deadline: tokio::time::Instant,
-    idle: Duration,
+    (first_deadline, idle): (tokio::time::Instant, Duration),
+    framer: StreamFramer,
 ) -> End {
-    let framer = StreamFramer::default();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut framed = false;
     loop {
@@ -272,9 +282,6 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 fn on_frame(worker: &Rc<Worker>, from: FiveTuple, frame: &[u8]) {
-    if worker.refuses(frame) {
-        return;
-    }
     let forward = worker.core.borrow_mut().handle_client_packet(from, frame, Instant::now());
     if let Some(f) = forward {
         let mut gso = worker.gso.borrow_mut();
@@ -305,7 +312,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(conn: Rc<StreamConn>, mut wr: W) -> (
             return (wr, false);
         }
         chunk.clear();
-        if chunk.capacity() > MAX_QUEUED / 4 {
+        if chunk.capacity() > conn.max_queued / 4 {
             chunk = Vec::new();
         }
     }

@@ -37,6 +37,9 @@ pub(crate) enum Mail {
     Config(Arc<CoreConfig>),
     /// Users or secrets may have changed: drop cached keys (SIGHUP).
     ForgetKeys,
+    /// SIGTERM: answer new Allocate requests with 508 while existing
+    /// allocations drain ([`Server::set_draining`]).
+    Draining,
     /// RFC 6062: hand the peer side of `connection` over to the worker that
     /// received its ConnectionBind.
     TakePeer {
@@ -129,6 +132,8 @@ impl Worker {
         let mut seed = [0u8; 32];
         getrandom::getrandom(&mut seed).map_err(std::io::Error::other)?;
         let config = common.core_config();
+        let accept_rate = common.stream_limits().tcp_connection_rate;
+        let max_sources = config.limits.max_tracked_sources;
         let core = Server::new(config, Arc::clone(&common.shared), index, seed, Instant::now(), unix_now());
         let udp = sockets.udp.into_iter().map(|s| UdpIo::new(s).map(Rc::new)).collect::<Result<Vec<_>, _>>()?;
         let worker = Rc::new(Self {
@@ -142,7 +147,7 @@ impl Worker {
             relay_rx: RefCell::new(RecvBatch::new(PEER_DATA_HEADROOM, PEER_DATA_TAILROOM)),
             scratch: RefCell::new(Vec::new()),
             gso: RefCell::default(),
-            accept_rate: RefCell::new(KeyedLimiter::new(stream::ACCEPT_RATE, stream::MAX_TRACKED_SOURCES)),
+            accept_rate: RefCell::new(KeyedLimiter::new(accept_rate, max_sources)),
             stream_drops: Cell::new(0),
             deadline: Cell::new(None),
             timer: Notify::new(),
@@ -198,6 +203,7 @@ impl Worker {
         match mail {
             Mail::Config(c) => self.core.borrow_mut().set_config(c),
             Mail::ForgetKeys => self.core.borrow_mut().forget_keys(),
+            Mail::Draining => self.core.borrow_mut().set_draining(true),
             Mail::TakePeer { connection, reply } => tcp_relay::hand_over(self, connection, reply),
             Mail::PeerClosed(c) => tcp_relay::peer_closed(self, c),
         }
@@ -327,31 +333,5 @@ impl Worker {
             return Some((Rc::clone(r.io()), None));
         }
         relay::adopt_parked(self, source).map(|io| (io, None))
-    }
-
-    /// Whether a request must be refused unseen because the server is
-    /// draining: while shutting down, Allocate requests (RFC 8656 §7.2) are
-    /// dropped so that no new allocation delays the exit.
-    pub(crate) fn refuses(&self, packet: &[u8]) -> bool {
-        is_allocate_request(packet) && self.common.shutdown.is_triggered()
-    }
-}
-
-/// An Allocate request (method 0x003, class request; RFC 8656 §7.2).
-fn is_allocate_request(packet: &[u8]) -> bool {
-    matches!(packet.get(..2), Some([0x00, 0x03]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allocate_requests_are_recognised_by_their_type() {
-        assert!(is_allocate_request(&[0x00, 0x03, 0x00, 0x00]));
-        assert!(!is_allocate_request(&[0x01, 0x03])); // Allocate success response
-        assert!(!is_allocate_request(&[0x00, 0x01])); // Binding request
-        assert!(!is_allocate_request(&[0x40, 0x00])); // ChannelData
-        assert!(!is_allocate_request(&[0x00]));
     }
 }

@@ -165,6 +165,37 @@ fn bad_passwords_are_throttled_per_source() {
 }
 
 #[test]
+fn failures_on_one_worker_throttle_the_source_on_every_worker() {
+    let mut cfg = config();
+    cfg.auth.failure_limit = rtc_daemon::ratelimit::RateLimit::new(4, 0.01);
+    let mut w1 = Harness::with(cfg.clone());
+    let mut w2 = Harness::worker(cfg, std::sync::Arc::clone(&w1.shared), 4, w1.now);
+    let ip: IpAddr = "203.0.113.7".parse().unwrap();
+    // A clean server takes no lock on the check.
+    assert_eq!(w1.shared.throttle_tracked_sources(), 0);
+    // Two guesses on each worker, from different source ports: four in all.
+    let mut bad1 = Client::udp("203.0.113.7:40000", "alice", "guess");
+    let mut bad2 = Client::udp("203.0.113.7:40001", "alice", "guess");
+    for _ in 0..2 {
+        assert_eq!(w1.call(&mut bad1, Method::ALLOCATE, &udp_allocate).code(), Some(401));
+        assert_eq!(w2.call(&mut bad2, Method::ALLOCATE, &udp_allocate).code(), Some(401));
+    }
+    assert!(w1.server.is_throttled(ip, w1.now) && w2.server.is_throttled(ip, w2.now));
+    // The right password from that IP, on a third port landing on worker 2,
+    // is dropped unanswered and costs no lookup there.
+    let mut good = Client::udp("203.0.113.7:40002", "alice", "wonderland");
+    good.realm = bad2.realm.clone();
+    good.nonce = bad2.nonce.clone();
+    let lookups = w2.lookups();
+    assert!(w2.try_call_once(&mut good, Method::ALLOCATE, &udp_allocate).is_none());
+    assert_eq!(w2.lookups(), lookups);
+    assert_eq!(w2.server.metrics().auth_throttled, 1);
+    // Other sources are not affected on either worker.
+    let mut other = Client::udp("203.0.113.8:40000", "alice", "wonderland");
+    assert!(w2.call(&mut other, Method::ALLOCATE, &udp_allocate).is_success());
+}
+
+#[test]
 fn message_integrity_sha256_is_accepted_and_the_response_uses_it() {
     let mut h = Harness::new();
     let mut c = Client::udp("203.0.113.7:40000", "alice", "wonderland");

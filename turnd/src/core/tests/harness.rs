@@ -175,9 +175,13 @@ impl Harness {
     }
 
     pub fn with(config: CoreConfig) -> Self {
-        let t0 = Instant::now();
-        let shared = Shared::new([42; 32]);
-        let server = Server::new(Arc::new(config), Arc::clone(&shared), 3, [7; 32], t0, Duration::from_secs(UNIX_T0));
+        Self::worker(config, Shared::new([42; 32]), 3, Instant::now())
+    }
+
+    /// Another worker `index` of the same server: it shares `shared`, and its
+    /// clock starts at `t0` (pass the first worker's `now`).
+    pub fn worker(config: CoreConfig, shared: Arc<Shared>, index: u8, t0: Instant) -> Self {
+        let server = Server::new(Arc::new(config), Arc::clone(&shared), index, [index; 32], t0, Duration::from_secs(UNIX_T0));
         let mut users = HashMap::new();
         users.insert("alice".to_owned(), "wonderland".to_owned());
         users.insert("bob".to_owned(), "builder".to_owned());

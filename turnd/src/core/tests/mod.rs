@@ -6,7 +6,9 @@ mod harness;
 mod allocate;
 mod auth;
 mod binding;
+mod drain;
 mod hostile;
+mod metrics;
 mod relay;
 mod tcp;
 
