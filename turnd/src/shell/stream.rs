@@ -200,7 +200,10 @@ where
     let (mut rd, wr) = tokio::io::split(stream);
     let conn = Rc::new(StreamConn::new(limits.tcp_max_queued_bytes));
     worker.streams.borrow_mut().insert(from, Rc::clone(&conn));
-    let writer = tokio::task::spawn_local(write_loop(Rc::clone(&conn), wr));
+    // Over TLS each STUN/ChannelData frame goes in its own TLS record: some clients
+    // (coturn's uclient among them) take one TLS read as one message.
+    let per_record = from.transport == Transport::Tls;
+    let writer = tokio::task::spawn_local(write_loop(Rc::clone(&conn), wr, per_record));
     let idle = Duration::from_secs(u64::from(worker.common.core_config().allocation.max_lifetime_secs)) + IDLE_MARGIN;
     let framer = StreamFramer::new(limits.tcp_max_frame_bytes);
     let end = read_loop(&worker, &conn, &mut rd, from, (first_deadline, idle), framer).await;
@@ -293,8 +296,26 @@ fn on_frame(worker: &Rc<Worker>, from: FiveTuple, frame: &[u8]) {
 
 /// Write whatever is queued until the connection closes; returns the writer
 /// and whether every write succeeded.
-async fn write_loop<W: AsyncWrite + Unpin>(conn: Rc<StreamConn>, mut wr: W) -> (W, bool) {
+/// Write queued frames one `write_all` each, so a TLS stream puts each in its own record.
+async fn write_frames<W: AsyncWrite + Unpin>(wr: &mut W, chunk: &[u8], framer: &StreamFramer) -> std::io::Result<()> {
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let len = match framer.next_frame(rest) {
+            Framing::Complete { len, .. } => len.min(rest.len()),
+            // Cannot happen for frames the core encoded; never lose bytes over it.
+            _ => rest.len(),
+        };
+        let (frame, tail) = rest.split_at(len);
+        wr.write_all(frame).await?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(conn: Rc<StreamConn>, mut wr: W, per_record: bool) -> (W, bool) {
     let mut chunk: Vec<u8> = Vec::new();
+    // Frames we queued ourselves; the bound only has to exceed the largest one.
+    let framer = StreamFramer::new(usize::MAX);
     loop {
         {
             let mut out = conn.out.borrow_mut();
@@ -307,7 +328,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(conn: Rc<StreamConn>, mut wr: W) -> (
             conn.wake.notified().await;
             continue;
         }
-        if wr.write_all(&chunk).await.is_err() || wr.flush().await.is_err() {
+        let written = if per_record {
+            write_frames(&mut wr, &chunk, &framer).await
+        } else {
+            wr.write_all(&chunk).await
+        };
+        if written.is_err() || wr.flush().await.is_err() {
             conn.closed.set(true);
             return (wr, false);
         }
