@@ -153,7 +153,7 @@ impl TlsSection {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SelfSignedConfig {
-    /// Directory holding `cert.pem`/`key.pem`; created if missing.
+    /// Directory holding `selfsigned-cert.pem`/`selfsigned-key.pem`; created if missing.
     #[serde(default = "default_self_signed_dir")]
     pub dir: PathBuf,
     /// Host names or IP addresses the certificate is made for.
