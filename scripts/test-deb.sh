@@ -95,3 +95,6 @@ say "OK"
 
 # The sipd package (same steps with sipctl): its own script.
 scripts/test-deb-sipd.sh
+
+# The xmppd package (guide steps, xmppctl, the daemon serving): its own script.
+scripts/test-deb-xmppd.sh

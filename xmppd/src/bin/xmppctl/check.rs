@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use hickory_resolver::TokioResolver;
-use rtc_userdb::UserDb;
+use rtc_userdb::XmppStore;
 use xmppd::config::{ListenerKind, XmppdConfig};
 
 use super::Failure;
@@ -145,14 +145,20 @@ pub(super) async fn status(config: &XmppdConfig) -> Result<u8, Failure> {
             a.map_or_else(|| "-".to_owned(), |a| a.to_string())
         ),
     }
-    let db = UserDb::open(&config.database).await?;
-    let store = db.xmpp();
+    let db = super::dbfile::open(&config.database).await?;
+    let counted = count_accounts(config, &db.xmpp()).await;
+    super::dbfile::close(db, &config.database).await?;
+    counted?;
+    Ok(if running { 0 } else { 3 })
+}
+
+async fn count_accounts(config: &XmppdConfig, store: &XmppStore) -> Result<(), Failure> {
     for host in &config.hosts {
         let n = store.account_count(Some(&host.domain)).await?;
         let state = if host.enabled { "" } else { " (disabled)" };
         println!("{}{state}: {n} account(s)", host.domain);
     }
-    Ok(if running { 0 } else { 3 })
+    Ok(())
 }
 
 /// A wildcard listening address is reached through loopback.

@@ -7,13 +7,14 @@
 //! usage error, 3 from `status` when xmppd is not running.
 
 mod check;
+mod dbfile;
 mod password;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use rtc_userdb::UserDb;
+use rtc_userdb::XmppStore;
 use xmppd::config::{XmppdConfig, DEFAULT_CONFIG_PATH};
 use xmppd::core::Jid;
 
@@ -147,9 +148,17 @@ async fn dispatch(args: &Args, config: &XmppdConfig) -> Result<u8, Failure> {
         Command::Status(_) => return check::status(config).await,
         _ => {}
     }
-    let db = UserDb::open(&config.database).await?;
-    let store = db.xmpp();
-    match &args.command {
+    let db = dbfile::open(&config.database).await?;
+    let outcome = accounts(&args.command, config, &db.xmpp()).await;
+    let closed = dbfile::close(db, &config.database).await;
+    outcome?;
+    closed?;
+    Ok(0)
+}
+
+/// The account commands (adduser, passwd, deluser, register).
+async fn accounts(command: &Command, config: &XmppdConfig, store: &XmppStore) -> Result<(), Failure> {
+    match command {
         Command::AddUser(a) => {
             let (user, host) = account(config, &a.jid)?;
             if store.account_exists(&host, &user).await? {
@@ -188,7 +197,7 @@ async fn dispatch(args: &Args, config: &XmppdConfig) -> Result<u8, Failure> {
         }
         Command::Check(_) | Command::Status(_) => {}
     }
-    Ok(0)
+    Ok(())
 }
 
 /// `user@host` → normalised (user, host); the host must be configured.
