@@ -23,7 +23,7 @@ run: build
 test-deps:
 	./scripts/install-test-deps.sh
 
-test: test-deps build unit fuzz-smoke interop
+test: test-deps build unit fuzz-smoke interop test-deb
 	@echo "make test: all suites passed"
 
 unit:
