@@ -73,6 +73,76 @@ where
     check_report(path, validate).finish()
 }
 
+/// The number of worker threads for a configured `workers` value: 0 means one
+/// per available core; the result is kept within `1..=max`.
+pub fn worker_count(configured: usize, max: usize) -> usize {
+    let n = if configured == 0 {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    } else {
+        configured
+    };
+    n.clamp(1, max.max(1))
+}
+
+/// What a daemon's `main` was asked to do, from its own `argh` flags.
+#[derive(Debug, Clone, Copy)]
+pub struct DaemonArgs<'a> {
+    /// The daemon's name, for `--version` and error prefixes.
+    pub name: &'a str,
+    /// The daemon's version, printed by `--version`.
+    pub version: &'a str,
+    /// `--config PATH`.
+    pub config: &'a Path,
+    /// `--check-config`: stop after loading and checking.
+    pub check_config: bool,
+    /// `--version`: print the version and stop.
+    pub print_version: bool,
+}
+
+/// The shared body of every daemon's `main`: `--version`; load the configuration;
+/// check what loading alone cannot (certificates...); `--check-config`; serve.
+///
+/// Exit status: 0 after a clean stop, [`EXIT_CONFIG_ERROR`] for a configuration
+/// error (printed as it comes: file, line and key), 1 when serving fails.
+pub fn daemon_main<C, E1, E2, E3>(
+    args: DaemonArgs<'_>,
+    load: impl FnOnce(&Path) -> Result<C, E1>,
+    check: impl FnOnce(&Path, &C) -> Result<(), E2>,
+    serve: impl FnOnce(C) -> Result<(), E3>,
+) -> ExitCode
+where
+    E1: Display,
+    E2: Display,
+    E3: Display,
+{
+    if args.print_version {
+        println!("{} {}", args.name, args.version);
+        return ExitCode::SUCCESS;
+    }
+    let config = match load(args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG_ERROR);
+        }
+    };
+    if let Err(e) = check(args.config, &config) {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_CONFIG_ERROR);
+    }
+    if args.check_config {
+        println!("configuration OK: {}", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    match serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}: {e:#}", args.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +153,14 @@ mod tests {
     struct Cfg {
         min: u16,
         max: u16,
+    }
+
+    #[test]
+    fn worker_count_is_kept_within_bounds() {
+        assert_eq!(worker_count(3, 256), 3);
+        assert_eq!(worker_count(1000, 256), 256);
+        assert!(worker_count(0, 256) >= 1);
+        assert_eq!(worker_count(5, 0), 1);
     }
 
     fn write(text: &str) -> tempfile::NamedTempFile {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use argh::FromArgs;
-use rtc_daemon::cli::EXIT_CONFIG_ERROR;
+use rtc_daemon::cli::{daemon_main, DaemonArgs};
 use rtc_daemon::Lifecycle;
 use sipd::config::{SipdConfig, DEFAULT_CONFIG_PATH};
 use sipd::shell::{self, Startup};
@@ -30,32 +30,15 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
-    if args.version {
-        println!("sipd {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
-    }
-    let config = match SipdConfig::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_CONFIG_ERROR);
-        }
+    let daemon = DaemonArgs {
+        name: "sipd",
+        version: env!("CARGO_PKG_VERSION"),
+        config: &args.config,
+        check_config: args.check_config,
+        print_version: args.version,
     };
-    if let Err(e) = shell::check_certificates(&args.config, &config) {
-        eprintln!("{e}");
-        return ExitCode::from(EXIT_CONFIG_ERROR);
-    }
-    if args.check_config {
-        println!("configuration OK: {}", args.config.display());
-        return ExitCode::SUCCESS;
-    }
-    match serve(args.config, config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sipd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let path = args.config.clone();
+    daemon_main(daemon, SipdConfig::load, shell::check_certificates, |config| serve(path, config))
 }
 
 fn serve(config_path: PathBuf, config: SipdConfig) -> anyhow::Result<()> {

@@ -86,12 +86,7 @@ pub struct Startup {
 
 /// The number of cores (and runtime threads) for a configured `workers` value.
 pub fn worker_count(configured: usize) -> usize {
-    let n = if configured == 0 {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    } else {
-        configured
-    };
-    n.clamp(1, MAX_WORKERS)
+    rtc_daemon::cli::worker_count(configured, MAX_WORKERS)
 }
 
 /// Load the certificates of every TLS and WSS listener the way the daemon

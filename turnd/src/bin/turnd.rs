@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use argh::FromArgs;
-use rtc_daemon::cli::EXIT_CONFIG_ERROR;
+use rtc_daemon::cli::{daemon_main, DaemonArgs};
 use rtc_daemon::Lifecycle;
 use turnd::config::{TurndConfig, DEFAULT_CONFIG_PATH};
 use turnd::shell::{self, Startup};
@@ -30,32 +30,15 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
-    if args.version {
-        println!("turnd {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
-    }
-    let config = match TurndConfig::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_CONFIG_ERROR);
-        }
+    let daemon = DaemonArgs {
+        name: "turnd",
+        version: env!("CARGO_PKG_VERSION"),
+        config: &args.config,
+        check_config: args.check_config,
+        print_version: args.version,
     };
-    if let Err(e) = shell::check_certificates(&args.config, &config) {
-        eprintln!("{e}");
-        return ExitCode::from(EXIT_CONFIG_ERROR);
-    }
-    if args.check_config {
-        println!("configuration OK: {}", args.config.display());
-        return ExitCode::SUCCESS;
-    }
-    match serve(args.config, config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("turnd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let path = args.config.clone();
+    daemon_main(daemon, TurndConfig::load, shell::check_certificates, |config| serve(path, config))
 }
 
 fn serve(config_path: PathBuf, config: TurndConfig) -> anyhow::Result<()> {

@@ -87,12 +87,7 @@ pub struct Startup {
 
 /// The number of workers for a configured `workers` value.
 pub fn worker_count(configured: usize) -> usize {
-    let n = if configured == 0 {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    } else {
-        configured
-    };
-    n.clamp(1, MAX_WORKERS)
+    rtc_daemon::cli::worker_count(configured, MAX_WORKERS)
 }
 
 /// The certificates TLS listeners serve: the configured ones, or a generated

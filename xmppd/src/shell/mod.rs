@@ -66,12 +66,7 @@ pub struct Startup {
 
 /// The number of runtime worker threads for a configured `workers` value.
 pub fn worker_count(configured: usize) -> usize {
-    let n = if configured == 0 {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    } else {
-        configured
-    };
-    n.clamp(1, 256)
+    rtc_daemon::cli::worker_count(configured, 256)
 }
 
 /// `--check-config`: load every enabled host's certificate the way the
