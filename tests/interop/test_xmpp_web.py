@@ -1,0 +1,239 @@
+"""Web clients against the real xmppd's `https` listener: @xmpp/client
+(npm) over XMPP-over-WebSocket (RFC 7395) exchanging messages with slixmpp,
+host-meta (XEP-0156), HTTP upload (XEP-0363) driven by slixmpp's xep_0363
+plugin, and XEP-0215 TURN credentials that the real turnd accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO_ROOT
+from xmpp_helpers import ALICE, BOB, HOST, online, run
+
+NODE_DIR = REPO_ROOT / "tests" / "interop" / "node"
+B = f"bob@{HOST}"
+TURN_SECRET = "shared-turn-secret"
+
+
+def web_config(tmp: Path, extra: dict | None = None) -> dict:
+    cfg = {
+        "listeners": [{"kind": "c2s", "addr": "127.0.0.1:0"}, {"kind": "https", "addr": "127.0.0.1:0"}],
+        "upload": {"enabled": True, "directory": str(tmp / "upload"), "max_file_bytes": 100_000},
+    }
+    cfg.update(extra or {})
+    return cfg
+
+
+def start_web(xmppd_factory, tmp_path: Path, extra: dict | None = None):
+    """xmppd with an https listener; public URLs point at its real port."""
+    d = xmppd_factory(config=web_config(tmp_path, extra), start=False)
+    d.start()
+    port = d.addrs["https"][1]
+    d.stop()
+    base = f"https://{HOST}:{port}"
+    # Restart on the same port with the URLs clients must use.
+    d.config["listeners"][1]["addr"] = f"127.0.0.1:{port}"
+    d.config["upload"]["public_url"] = base
+    d.config["web"] = {"websocket_url": f"wss://{HOST}:{port}/xmpp-websocket"}
+    d.config_path.write_text(json.dumps(d.config, indent=2) + "\n")
+    d.start()
+    return d, base
+
+
+def https_context(d) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(d.cert))
+
+
+def http(d, method: str, url: str, body: bytes | None = None, headers: dict | None = None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, context=https_context(d), timeout=10) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+def node_client(d, url: str, user: tuple[str, str], peer: str) -> subprocess.Popen:
+    if not (NODE_DIR / "node_modules" / "@xmpp" / "client").is_dir():
+        pytest.fail("@xmpp/client missing: run scripts/install-test-deps.sh (npm ci in tests/interop/node)",
+                    pytrace=False)
+    env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(d.cert)}
+    return subprocess.Popen(["node", "xmpp_ws_client.js", url, HOST, user[0], user[1], peer], cwd=NODE_DIR,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_xmpp_client_npm_over_websocket_exchanges_messages_with_slixmpp(xmppd_factory, tmp_path):
+    d, base = start_web(xmppd_factory, tmp_path)
+    url = base.replace("https://", "wss://") + "/xmpp-websocket"
+
+    async def scenario():
+        bob = await online(d, BOB, "desk")
+        web = node_client(d, url, ALICE, f"{B}/desk")
+        try:
+            msg = await bob.next_message(timeout=20)
+            assert msg["body"] == "hello over websocket"
+            assert str(msg["from"]) == f"alice@{HOST}/web"
+            bob.send_message(mto=msg["from"], mbody="hello browser", mtype="chat")
+            out, _ = await asyncio.get_running_loop().run_in_executor(None, lambda: web.communicate(timeout=20))
+        finally:
+            if web.poll() is None:
+                web.kill()
+        await bob.close()
+        return web.returncode, out
+
+    rc, out = run(scenario())
+    assert rc == 0, f"{out}\n{d.report()}"
+    assert f"online alice@{HOST}/web" in out
+    assert "received hello browser" in out
+
+
+def test_websocket_upgrade_without_xmpp_subprotocol_is_refused(xmppd_factory, tmp_path):
+    d, base = start_web(xmppd_factory, tmp_path)
+    headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    status, body, _ = http(d, "GET", base + "/xmpp-websocket", headers=headers)
+    assert status == 400 and b"RFC 7395" in body
+
+
+def test_host_meta_advertises_the_websocket_endpoint(xmppd_factory, tmp_path):
+    d, base = start_web(xmppd_factory, tmp_path)
+    wss = base.replace("https://", "wss://") + "/xmpp-websocket"
+    status, body, headers = http(d, "GET", base + "/.well-known/host-meta")
+    assert status == 200 and headers["Content-Type"] == "application/xrd+xml"
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    links = ET.fromstring(body).findall("{http://docs.oasis-open.org/ns/xri/xrd-1.0}Link")
+    assert [(l.get("rel"), l.get("href")) for l in links] == [("urn:xmpp:alt-connections:websocket", wss)]
+    status, body, headers = http(d, "GET", base + "/.well-known/host-meta.json")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"links": [{"rel": "urn:xmpp:alt-connections:websocket", "href": wss}]}
+
+
+def test_http_upload_slot_put_and_get_back_unchanged(xmppd_factory, tmp_path):
+    d, base = start_web(xmppd_factory, tmp_path)
+    data = os.urandom(50_000)
+
+    async def scenario():
+        alice = await online(d, ALICE, "up", plugins=("xep_0363",))
+        try:
+            slot = await alice["xep_0363"].request_slot(f"upload.{HOST}", "photo 1.jpg", len(data),
+                                                        "image/jpeg", timeout=10)
+            put = slot["http_upload_slot"]["put"]["url"]
+            get = slot["http_upload_slot"]["get"]["url"]
+            # Refused: a file over max_file_bytes (XEP-0363 §4.2).
+            with pytest.raises(Exception) as refused:
+                await alice["xep_0363"].request_slot(f"upload.{HOST}", "big.bin", 200_000, timeout=10)
+        finally:
+            await alice.close()
+        return put, get, refused.value
+
+    put, get, refused = run(scenario())
+    assert put.startswith(base + "/upload/") and get.startswith(base + "/upload/"), (put, get)
+    assert "photo%201.jpg" in get
+    iq = refused.iq
+    assert iq["error"]["condition"] == "not-acceptable"
+    assert "<max-file-size>100000</max-file-size>" in str(iq), str(iq)
+    # A wrong size or a tampered URL is refused before anything is stored.
+    status, _, _ = http(d, "PUT", put, data[:-1], {"Content-Type": "image/jpeg"})
+    assert status == 403
+    status, _, _ = http(d, "PUT", put.replace("photo%201", "photo%202"), data)
+    assert status == 403
+    status, _, _ = http(d, "PUT", put, data, {"Content-Type": "image/jpeg"})
+    assert status == 201, d.report()
+    status, body, headers = http(d, "GET", get)
+    assert status == 200 and body == data
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    # A slot is used once.
+    status, _, _ = http(d, "PUT", put, data)
+    assert status == 409
+
+
+def test_upload_service_is_discoverable(xmppd_factory, tmp_path):
+    """What slixmpp's find_upload_service and Conversations do: the domain's
+    disco#items lists upload.<domain>, whose disco#info is store/file with
+    the XEP-0363 feature and max-file-size."""
+    d, _ = start_web(xmppd_factory, tmp_path)
+
+    async def scenario():
+        alice = await online(d, ALICE, "disco")
+        try:
+            items = await alice["xep_0030"].get_items(jid=HOST, timeout=10)
+            info = await alice["xep_0030"].get_info(jid=f"upload.{HOST}", timeout=10)
+        finally:
+            await alice.close()
+        return items, info
+
+    items, info = run(scenario())
+    assert f"upload.{HOST}" in [i[0] for i in items["disco_items"]["items"]]
+    assert ("store", "file", None, "HTTP File Upload") in info["disco_info"]["identities"]
+    assert "urn:xmpp:http:upload:0" in info["disco_info"]["features"]
+    assert "<value>100000</value>" in str(info)
+
+
+NS_EXTDISCO = "urn:xmpp:extdisco:2"
+
+
+def rest_credentials(secret: str, user: str, ttl: int = 3600) -> tuple[str, str]:
+    """The TURN REST API scheme, computed independently of xmppd."""
+    import base64, hashlib, hmac, time
+    username = f"{int(time.time()) + ttl}:{user}"
+    return username, base64.b64encode(hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()).decode()
+
+
+async def extdisco(client, payload: str):
+    iq = client.Iq()
+    iq["type"], iq["to"] = "get", HOST
+    iq.append(ET.fromstring(payload))
+    reply = await iq.send(timeout=10)
+    return reply.xml
+
+
+def test_turn_credentials_from_xep0215_are_accepted_by_turnd(xmppd_factory, turnd_factory, tmp_path):
+    from stunclient import TurnClient
+    secret_file = tmp_path / "turn-secret"
+    secret_file.write_text(TURN_SECRET + "\n")
+    t = turnd_factory(config={"auth": {"long_term": False, "rest": {"static_secrets": [TURN_SECRET]}}}, users=())
+    host, port = "127.0.0.1", t.port
+    d = xmppd_factory(config={"extdisco": {
+        "secret_file": str(secret_file),
+        "services": [{"type": "stun", "host": host, "port": port, "transport": "udp"},
+                     {"type": "turn", "host": host, "port": port, "transport": "udp"}]}})
+
+    async def scenario():
+        alice = await online(d, ALICE, "call")
+        try:
+            info = await alice["xep_0030"].get_info(jid=HOST, timeout=10)
+            services = await extdisco(alice, f"<services xmlns='{NS_EXTDISCO}'/>")
+            creds = await extdisco(alice, f"<credentials xmlns='{NS_EXTDISCO}'>"
+                                          f"<service host='{host}' type='turn'/></credentials>")
+        finally:
+            await alice.close()
+        return info["disco_info"]["features"], services, creds
+
+    features, services, creds = run(scenario())
+    assert NS_EXTDISCO in features
+    found = services.findall(f"{{{NS_EXTDISCO}}}services/{{{NS_EXTDISCO}}}service")
+    assert [s.get("type") for s in found] == ["stun", "turn"]
+    assert found[0].get("username") is None
+    turn = found[1]
+    user, password = turn.get("username"), turn.get("password")
+    assert user.endswith(f":alice@{HOST}") and password, ET.tostring(services)
+    again = creds.find(f"{{{NS_EXTDISCO}}}credentials/{{{NS_EXTDISCO}}}service")
+    assert again is not None and again.get("username").endswith(f":alice@{HOST}")
+    with TurnClient((host, port), user, password) as c:
+        reply = c.allocate()
+        assert reply is not None and reply.error_code() is None, reply.describe() if reply else "no answer"
+    # The same scheme with another secret is refused.
+    wrong_user, wrong_password = rest_credentials("not-the-secret", f"alice@{HOST}")
+    with TurnClient((host, port), wrong_user, wrong_password) as c:
+        reply = c.allocate()
+        assert reply is not None and reply.error_code() == 401, reply.describe() if reply else "no answer"
