@@ -1,7 +1,9 @@
 """Web clients against the real xmppd's `https` listener: @xmpp/client
 (npm) over XMPP-over-WebSocket (RFC 7395) exchanging messages with slixmpp,
-host-meta (XEP-0156), HTTP upload (XEP-0363) driven by slixmpp's xep_0363
-plugin, and XEP-0215 TURN credentials that the real turnd accepts."""
+a BOSH client (XEP-0124/0206, written here over urllib: no packaged Python
+client speaks BOSH) doing SASL PLAIN, bind and messages, host-meta
+(XEP-0156), HTTP upload (XEP-0363) driven by slixmpp's xep_0363 plugin, and
+XEP-0215 TURN credentials that the real turnd accepts."""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def start_web(xmppd_factory, tmp_path: Path, extra: dict | None = None):
     # Restart on the same port with the URLs clients must use.
     d.config["listeners"][1]["addr"] = f"127.0.0.1:{port}"
     d.config["upload"]["public_url"] = base
-    d.config["web"] = {"websocket_url": f"wss://{HOST}:{port}/xmpp-websocket"}
+    d.config["web"] = {"websocket_url": f"wss://{HOST}:{port}/xmpp-websocket",
+                       "bosh_url": f"https://{HOST}:{port}/http-bind"}
     d.config_path.write_text(json.dumps(d.config, indent=2) + "\n")
     d.start()
     return d, base
@@ -105,6 +108,85 @@ def test_websocket_upgrade_without_xmpp_subprotocol_is_refused(xmppd_factory, tm
     assert status == 400 and b"RFC 7395" in body
 
 
+NS_BOSH = "http://jabber.org/protocol/httpbind"
+
+
+class Bosh:
+    """A minimal BOSH client (XEP-0124/0206): one request at a time."""
+
+    def __init__(self, d, url: str):
+        self.d, self.url, self.rid, self.sid = d, url, 4711, None
+        self.received: list[ET.Element] = []
+
+    def post(self, attrs: str = "", content: str = "") -> ET.Element:
+        self.rid += 1
+        sid = f" sid='{self.sid}'" if self.sid else ""
+        xml = (f"<body rid='{self.rid}'{sid} xmlns='{NS_BOSH}' xmlns:xmpp='urn:xmpp:xbosh'{attrs}>"
+               f"{content}</body>")
+        status, body, headers = http(self.d, "POST", self.url, xml.encode(),
+                                     {"Content-Type": "text/xml; charset=utf-8"})
+        assert status == 200 and headers["Content-Type"].startswith("text/xml"), (status, body)
+        root = ET.fromstring(body)
+        self.received.extend(list(root))
+        return root
+
+    def wait_for(self, match, timeout: float = 10.0) -> ET.Element:
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.received:
+                if match(e):
+                    self.received.remove(e)
+                    return e
+            assert time.monotonic() < deadline, [ET.tostring(e) for e in self.received]
+            self.post()
+
+
+def test_bosh_client_logs_in_with_plain_and_exchanges_messages_with_slixmpp(xmppd_factory, tmp_path):
+    import base64
+    d, base = start_web(xmppd_factory, tmp_path)
+    c = Bosh(d, base + "/http-bind")
+    root = c.post(f" to='{HOST}' wait='2' hold='1' ver='1.11' xml:lang='en' xmpp:version='1.0'")
+    c.sid = root.get("sid")
+    assert c.sid and root.get("wait") == "2" and root.get("{urn:xmpp:xbosh}version") == "1.0"
+    sasl = "urn:ietf:params:xml:ns:xmpp-sasl"
+    mechs = c.wait_for(lambda e: e.tag == "{http://etherx.jabber.org/streams}features")
+    assert "PLAIN" in [m.text for m in mechs.iter(f"{{{sasl}}}mechanism")]
+    creds = base64.b64encode(b"\0alice\0alice-secret").decode()
+    c.post(content=f"<auth xmlns='{sasl}' mechanism='PLAIN'>{creds}</auth>")
+    c.wait_for(lambda e: e.tag == f"{{{sasl}}}success")
+    c.post(f" to='{HOST}' xmpp:restart='true'")
+    features = c.wait_for(lambda e: e.tag == "{http://etherx.jabber.org/streams}features")
+    assert features.find("{urn:ietf:params:xml:ns:xmpp-bind}bind") is not None
+    c.post(content="<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                   "<resource>bosh</resource></bind></iq>")
+    bound = c.wait_for(lambda e: e.tag == "{jabber:client}iq" and e.get("id") == "b1")
+    assert bound.get("type") == "result"
+    assert bound.findtext(".//{urn:ietf:params:xml:ns:xmpp-bind}jid") == f"alice@{HOST}/bosh"
+
+    async def scenario():
+        bob = await online(d, BOB, "desk")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: c.post(
+            content=f"<message xmlns='jabber:client' to='{B}/desk' type='chat'><body>hello over bosh</body></message>"))
+        msg = await bob.next_message()
+        assert (msg["body"], str(msg["from"])) == ("hello over bosh", f"alice@{HOST}/bosh")
+        bob.send_message(mto=msg["from"], mbody="hello bosh", mtype="chat")
+        got = await loop.run_in_executor(None, lambda: c.wait_for(
+            lambda e: e.tag == "{jabber:client}message" and e.get("type") == "chat"))
+        await bob.close()
+        return got
+
+    got = run(scenario())
+    assert got.findtext("{jabber:client}body") == "hello bosh" and got.get("from") == f"{B}/desk"
+    # A rid far outside the window ends the session (XEP-0124 §14.1).
+    c.rid += 10
+    root = c.post()
+    assert (root.get("type"), root.get("condition")) == ("terminate", "item-not-found")
+    root = c.post()
+    assert root.get("condition") == "item-not-found"
+
+
 def test_host_meta_advertises_the_websocket_endpoint(xmppd_factory, tmp_path):
     d, base = start_web(xmppd_factory, tmp_path)
     wss = base.replace("https://", "wss://") + "/xmpp-websocket"
@@ -112,10 +194,16 @@ def test_host_meta_advertises_the_websocket_endpoint(xmppd_factory, tmp_path):
     assert status == 200 and headers["Content-Type"] == "application/xrd+xml"
     assert headers["Access-Control-Allow-Origin"] == "*"
     links = ET.fromstring(body).findall("{http://docs.oasis-open.org/ns/xri/xrd-1.0}Link")
-    assert [(l.get("rel"), l.get("href")) for l in links] == [("urn:xmpp:alt-connections:websocket", wss)]
+    bosh = base + "/http-bind"
+    assert [(l.get("rel"), l.get("href")) for l in links] == [("urn:xmpp:alt-connections:websocket", wss),
+                                                              ("urn:xmpp:alt-connections:xbosh", bosh)]
     status, body, headers = http(d, "GET", base + "/.well-known/host-meta.json")
     assert status == 200 and headers["Content-Type"] == "application/json"
-    assert json.loads(body) == {"links": [{"rel": "urn:xmpp:alt-connections:websocket", "href": wss}]}
+    assert json.loads(body) == {"links": [{"rel": "urn:xmpp:alt-connections:websocket", "href": wss},
+                                          {"rel": "urn:xmpp:alt-connections:xbosh", "href": bosh}]}
+    # Unknown hosts get nothing.
+    status, _, _ = http(d, "GET", base.replace(HOST, "127.0.0.1") + "/.well-known/host-meta")
+    assert status == 404
 
 
 def test_http_upload_slot_put_and_get_back_unchanged(xmppd_factory, tmp_path):

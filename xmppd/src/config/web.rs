@@ -23,13 +23,15 @@ pub struct WebConfig {
     pub websocket_path: String,
     /// The path of BOSH. Default: `/http-bind`.
     pub bosh_path: String,
+    /// Serve BOSH (XEP-0124/0206). Default: true.
+    pub bosh: bool,
     /// Serve XMPP over WebSocket (RFC 7395). Default: true.
     pub websocket: bool,
     /// Public URL of the WebSocket endpoint announced in host-meta
     /// (`{domain}` is replaced). Default: `wss://{domain}:5281/xmpp-websocket`.
     pub websocket_url: String,
     /// Public URL of the BOSH endpoint announced in host-meta, or empty
-    /// when BOSH is not served. Default: empty.
+    /// to announce none. Default: empty.
     pub bosh_url: String,
 }
 
@@ -43,6 +45,7 @@ impl Default for WebConfig {
             websocket_max_message_bytes: 262_144,
             websocket_path: "/xmpp-websocket".into(),
             bosh_path: "/http-bind".into(),
+            bosh: true,
             websocket: true,
             websocket_url: "wss://{domain}:5281/xmpp-websocket".into(),
             bosh_url: String::new(),
@@ -67,6 +70,9 @@ impl WebConfig {
                 "web.websocket_max_message_bytes",
                 "must be between 1024 and 16777216",
             ));
+        }
+        if !self.bosh_path.starts_with('/') {
+            return Err(("web.bosh_path", "must start with /"));
         }
         if !self.websocket_path.starts_with('/') {
             return Err(("web.websocket_path", "must start with /"));

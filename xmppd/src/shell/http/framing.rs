@@ -55,7 +55,7 @@ fn is_tag(t: &str, name: &str) -> bool {
 
 /// The attributes of the first tag in `tag` (values still escaped), or
 /// `None` if the tag is malformed. Quotes are normalised to `'`-safe form.
-fn attributes(tag: &str) -> Option<Vec<(&str, String)>> {
+pub(crate) fn attributes(tag: &str) -> Option<Vec<(&str, String)>> {
     let end = tag_end(tag)?;
     let inner = tag.get(1..end)?;
     let inner = inner.trim_end_matches('/');
@@ -82,7 +82,7 @@ fn attributes(tag: &str) -> Option<Vec<(&str, String)>> {
 }
 
 /// Index of the `>` ending the tag that starts `s`, skipping quoted values.
-fn tag_end(s: &str) -> Option<usize> {
+pub(crate) fn tag_end(s: &str) -> Option<usize> {
     let mut quote = None;
     for (i, b) in s.bytes().enumerate() {
         match (quote, b) {

@@ -1,6 +1,7 @@
 //! The web listeners (`https` and `http` kinds): a small HTTP/1.1 server
-//! for XMPP over WebSocket (RFC 7395, `ws.rs`), host-meta (XEP-0156,
-//! `hostmeta.rs`) and HTTP upload (XEP-0363, `upload.rs`).
+//! for XMPP over WebSocket (RFC 7395, `ws.rs`), BOSH (XEP-0124/0206,
+//! `bosh.rs`), host-meta (XEP-0156, `hostmeta.rs`) and HTTP upload
+//! (XEP-0363, `upload.rs`).
 //!
 //! One task per TCP connection. Requests are read with a bounded head
 //! (`web.max_header_bytes`) within `web.request_seconds`; only
@@ -9,9 +10,10 @@
 //! connections is capped (`web.max_connections`). HTTPS uses the hosts'
 //! certificates (SNI) with ALPN `http/1.1`.
 //!
-//! Deliberately not here: HTTP/2, BOSH (XEP-0206), and any protocol
-//! decision about XMPP itself (the WebSocket bridge feeds the core).
+//! Deliberately not here: HTTP/2, and any protocol decision about XMPP
+//! itself (the WebSocket and BOSH bridges feed the core).
 
+mod bosh;
 pub(crate) mod framing;
 mod hostmeta;
 pub(crate) mod upload;
@@ -54,6 +56,8 @@ pub(crate) struct WebContext {
     pub shutdown: Shutdown,
     /// Seconds allowed for a TLS handshake.
     pub tls_handshake_seconds: u64,
+    /// BOSH sessions (XEP-0124).
+    pub bosh: Arc<bosh::Sessions>,
 }
 
 /// A parsed request head.
@@ -156,6 +160,23 @@ impl HttpConn {
         }
     }
 
+    /// Read a whole body of `len` bytes (already checked against a limit).
+    pub(crate) async fn read_body(&mut self, len: usize, within: Duration) -> Option<Vec<u8>> {
+        let read = async {
+            while self.buf.len() < len {
+                let mut chunk = [0u8; 8192];
+                match self.io.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => self
+                        .buf
+                        .extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                }
+            }
+            Some(self.buf.drain(..len).collect())
+        };
+        tokio::time::timeout(within, read).await.ok().flatten()
+    }
+
     /// Read and drop a body of `len` bytes (already checked against a
     /// limit); false if it did not arrive in time.
     pub(crate) async fn discard(&mut self, len: u64, within: Duration) -> bool {
@@ -255,6 +276,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         411 => "Length Required",
         413 => "Content Too Large",
         426 => "Upgrade Required",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -298,6 +320,7 @@ pub(crate) fn start(
         connections: Arc::new(Semaphore::new(config.web.max_connections)),
         shutdown,
         tls_handshake_seconds: config.transport.tls_handshake_seconds,
+        bosh: Arc::default(),
     })
 }
 
@@ -353,7 +376,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, https: bool, ctx:
             ws::serve(conn, req, peer, Arc::clone(&ctx)).await;
             return;
         }
-        let keep = match dispatch(&mut conn, &req, &ctx).await {
+        let keep = match dispatch(&mut conn, &req, peer, &ctx).await {
             Ok(keep) => keep && !req.header_has("connection", "close"),
             Err(_) => false,
         };
@@ -365,7 +388,12 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, https: bool, ctx:
 }
 
 /// Answer one plain HTTP request. `Ok(false)`: close the connection.
-async fn dispatch(conn: &mut HttpConn, req: &Request, ctx: &WebContext) -> std::io::Result<bool> {
+async fn dispatch(
+    conn: &mut HttpConn,
+    req: &Request,
+    peer: SocketAddr,
+    ctx: &WebContext,
+) -> std::io::Result<bool> {
     let method = req.method.as_str();
     if method == "OPTIONS" {
         conn.respond(204, &CORS, b"").await?;
@@ -373,6 +401,9 @@ async fn dispatch(conn: &mut HttpConn, req: &Request, ctx: &WebContext) -> std::
     }
     if req.path == "/.well-known/host-meta" || req.path == "/.well-known/host-meta.json" {
         return hostmeta::serve(conn, req, ctx).await;
+    }
+    if ctx.web.bosh && req.path == ctx.web.bosh_path {
+        return bosh::serve(conn, req, peer, ctx).await;
     }
     if req.path.starts_with("/upload/") && ctx.upload.enabled {
         return upload::serve(conn, req, ctx).await;
