@@ -19,6 +19,9 @@ command -v node >/dev/null 2>&1 || { want nodejs; want npm; }
 want python3-slixmpp
 # slixmpp's XEP-0363 (HTTP upload) plugin imports aiohttp.
 want python3-aiohttp
+# Headless browser for the XMPP-over-WebSocket test (driven through chromedriver).
+want chromium
+want chromium-driver
 want python3-cryptography
 want go-sendxmpp
 # Test runner for the interop suites.

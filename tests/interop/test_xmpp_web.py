@@ -100,6 +100,85 @@ def test_xmpp_client_npm_over_websocket_exchanges_messages_with_slixmpp(xmppd_fa
     assert "received hello browser" in out
 
 
+class Chromium:
+    """Headless Chromium (Debian's chromium + chromium-driver) driven over the
+    W3C WebDriver protocol with plain HTTP calls to chromedriver."""
+
+    def __init__(self):
+        import shutil
+        import time
+        from helpers import free_port
+        driver = shutil.which("chromedriver")
+        if driver is None or shutil.which("chromium") is None:
+            pytest.fail("chromium / chromium-driver missing: apt-get install chromium chromium-driver", pytrace=False)
+        self.port = free_port(udp=False)
+        self.proc = subprocess.Popen([driver, f"--port={self.port}"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.call("GET", "/status")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "chromedriver did not start"
+                time.sleep(0.1)
+        options = {"binary": shutil.which("chromium"),
+                   "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]}
+        caps = {"browserName": "chrome", "acceptInsecureCerts": True, "goog:chromeOptions": options}
+        self.session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())["value"]
+
+    def open(self, url: str) -> None:
+        self.call("POST", f"/session/{self.session}/url", {"url": url})
+
+    def run(self, script: str):
+        return self.call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
+
+    def close(self) -> None:
+        try:
+            self.call("DELETE", f"/session/{self.session}")
+        finally:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def test_xmpp_client_in_headless_chromium_exchanges_messages_with_slixmpp(xmppd_factory, tmp_path):
+    import time
+    d, base = start_web(xmppd_factory, tmp_path)
+    url = base.replace("https://", "wss://") + "/xmpp-websocket"
+    page = REPO_ROOT / "tests" / "interop" / "web" / "xmpp_ws_browser.html"
+    if not (NODE_DIR / "node_modules" / "@xmpp" / "client" / "dist" / "xmpp.min.js").is_file():
+        pytest.fail("@xmpp/client missing: run scripts/install-test-deps.sh", pytrace=False)
+
+    async def scenario():
+        bob = await online(d, BOB, "desk")
+        browser = await asyncio.get_running_loop().run_in_executor(None, Chromium)
+        try:
+            browser.open(f"file://{page}#{url}|{HOST}|{ALICE[0]}|{ALICE[1]}|{B}/desk")
+            msg = await bob.next_message(timeout=20)
+            assert (msg["body"], str(msg["from"])) == ("hello from chromium", f"alice@{HOST}/chromium")
+            bob.send_message(mto=msg["from"], mbody="hello browser", mtype="chat")
+            deadline = time.monotonic() + 15
+            while True:
+                log = browser.run("return document.getElementById('log').textContent")
+                if "received" in log or "error" in log or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            browser.close()
+            await bob.close()
+        return log
+
+    log = run(scenario())
+    assert log.splitlines() == [f"online alice@{HOST}/chromium", "received hello browser"], log
+
+
 def test_websocket_upgrade_without_xmpp_subprotocol_is_refused(xmppd_factory, tmp_path):
     d, base = start_web(xmppd_factory, tmp_path)
     headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
