@@ -46,8 +46,8 @@ def start_web(xmppd_factory, tmp_path: Path, extra: dict | None = None):
     # Restart on the same port with the URLs clients must use.
     d.config["listeners"][1]["addr"] = f"127.0.0.1:{port}"
     d.config["upload"]["public_url"] = base
-    d.config["web"] = {"websocket_url": f"wss://{HOST}:{port}/xmpp-websocket",
-                       "bosh_url": f"https://{HOST}:{port}/http-bind"}
+    d.config.setdefault("web", {}).update({"websocket_url": f"wss://{HOST}:{port}/xmpp-websocket",
+                                           "bosh_url": f"https://{HOST}:{port}/http-bind"})
     d.config_path.write_text(json.dumps(d.config, indent=2) + "\n")
     d.start()
     return d, base
@@ -177,6 +177,29 @@ def test_xmpp_client_in_headless_chromium_exchanges_messages_with_slixmpp(xmppd_
 
     log = run(scenario())
     assert log.splitlines() == [f"online alice@{HOST}/chromium", "received hello browser"], log
+
+
+def test_websocket_message_over_the_limit_closes_the_connection(xmppd_factory, tmp_path):
+    import websockets
+    d, base = start_web(xmppd_factory, tmp_path, {"web": {"websocket_max_message_bytes": 4096}})
+    url = base.replace("https://", "wss://") + "/xmpp-websocket"
+
+    async def scenario():
+        async with websockets.connect(url, subprotocols=["xmpp"], ssl=https_context(d)) as ws:
+            assert ws.subprotocol == "xmpp"
+            await ws.send(f"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='{HOST}' version='1.0'/>")
+            opened = await asyncio.wait_for(ws.recv(), 10)
+            assert opened.startswith("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'") and f"from='{HOST}'" in opened
+            features = await asyncio.wait_for(ws.recv(), 10)
+            assert "<mechanism>SCRAM-SHA-256</mechanism>" in features
+            await ws.send("<message xmlns='jabber:client'><body>" + "x" * 8000 + "</body></message>")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            return closed.value
+
+    closed = run(scenario())
+    assert closed.rcvd is not None and closed.rcvd.code == 1009, closed  # message too big
 
 
 def test_websocket_upgrade_without_xmpp_subprotocol_is_refused(xmppd_factory, tmp_path):
@@ -322,6 +345,26 @@ def test_http_upload_slot_put_and_get_back_unchanged(xmppd_factory, tmp_path):
     # A slot is used once.
     status, _, _ = http(d, "PUT", put, data)
     assert status == 409
+
+
+def test_upload_beyond_the_user_quota_is_refused(xmppd_factory, tmp_path):
+    d, _ = start_web(xmppd_factory, tmp_path, {"upload": {
+        "enabled": True, "directory": str(tmp_path / "upload"), "max_file_bytes": 100_000, "quota_bytes": 80_000}})
+    data = os.urandom(50_000)
+
+    async def scenario():
+        alice = await online(d, ALICE, "up", plugins=("xep_0363",))
+        try:
+            slots = [await alice["xep_0363"].request_slot(f"upload.{HOST}", f"f{i}.bin", len(data), timeout=10)
+                     for i in range(2)]
+        finally:
+            await alice.close()
+        return [s["http_upload_slot"]["put"]["url"] for s in slots]
+
+    first, second = run(scenario())
+    assert http(d, "PUT", first, data)[0] == 201
+    status, body, _ = http(d, "PUT", second, data)
+    assert status == 413 and b"quota" in body
 
 
 def test_upload_service_is_discoverable(xmppd_factory, tmp_path):

@@ -161,10 +161,15 @@ async fn put(
     .await
     .unwrap_or(u64::MAX);
     if used.saturating_add(len) > c.quota_bytes {
+        let keep = conn.discard(len, Duration::from_secs(30)).await;
         conn.respond(413, &CORS, b"upload quota exceeded\n").await?;
-        return Ok(false);
+        return Ok(keep);
     }
-    if tokio::fs::metadata(dir).await.is_ok() {
+    // Claim the slot atomically: a second PUT to it finds the directory.
+    if let Err(e) = tokio::fs::create_dir_all(&owner_dir).await {
+        tracing::warn!("upload directory {}: {e}", owner_dir.display());
+    }
+    if tokio::fs::create_dir(dir).await.is_err() {
         let keep = conn.discard(len, Duration::from_secs(30)).await;
         conn.respond(409, &CORS, b"slot already used\n").await?;
         return Ok(keep);
@@ -187,7 +192,6 @@ async fn put(
 
 /// Copy `len` body bytes into `target` (via a temporary name).
 async fn receive(conn: &mut HttpConn, dir: &Path, target: &Path, len: u64) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(dir).await?;
     let part = dir.join(".part");
     let mut f = tokio::fs::File::create(&part).await?;
     let within = Duration::from_secs(30 + SECS_PER_MIB * (len / (1024 * 1024)));

@@ -13,8 +13,9 @@ use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use sha1::{Digest, Sha1};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::framing::{client_message, Splitter};
@@ -148,6 +149,11 @@ async fn bridge(mut ws: WebSocketStream<Box<dyn super::Io>>, peer: SocketAddr, c
                     Some(Ok(Message::Close(_))) | None => break false,
                     Some(Err(e)) => {
                         tracing::debug!(conn = conn.as_u64(), %peer, "WebSocket ended: {e}");
+                        if matches!(e, WsError::Capacity(_)) {
+                            // RFC 6455 §7.4.1: 1009, message too big.
+                            let frame = CloseFrame { code: CloseCode::Size, reason: "message too big".into() };
+                            let _ = ws.close(Some(frame)).await;
+                        }
                         break false;
                     }
                 };
