@@ -17,6 +17,11 @@ want python3-websockets
 command -v node >/dev/null 2>&1 || { want nodejs; want npm; }
 # XMPP peers: slixmpp (with python3-cryptography for test certificates) and go-sendxmpp.
 want python3-slixmpp
+# slixmpp's XEP-0363 (HTTP upload) plugin imports aiohttp.
+want python3-aiohttp
+# Headless browser for the XMPP-over-WebSocket test (driven through chromedriver).
+want chromium
+want chromium-driver
 want python3-cryptography
 want go-sendxmpp
 # Test runner for the interop suites.
@@ -64,9 +69,9 @@ if [ -z "${USERDB_TEST_MYSQL_URL:-}" ] && ! mysql_up; then
     mariadb -uroot -e "CREATE DATABASE IF NOT EXISTS test; ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;" 2>/dev/null || true
 fi
 
-# JsSIP and ws for the WSS registration test, pinned by tests/interop/node/package-lock.json.
-if [ ! -d tests/interop/node/node_modules/jssip ]; then
-    echo "install-test-deps: installing JsSIP from npm"
+# JsSIP, ws and @xmpp/client for the WebSocket tests, pinned by tests/interop/node/package-lock.json.
+if [ ! -d tests/interop/node/node_modules/jssip ] || [ ! -d tests/interop/node/node_modules/@xmpp/client ]; then
+    echo "install-test-deps: installing JsSIP and @xmpp/client from npm"
     (cd tests/interop/node && npm ci --no-audit --no-fund --silent)
 fi
 

@@ -12,6 +12,7 @@
 //! [`XmppdConfig::core_config`]. `deploy/xmppd/xmppd.yaml` documents them all.
 
 mod hosts;
+mod web;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use serde::Deserialize;
 use crate::core::{ConflictPolicy, CoreConfig, LimitsConfig, TimeoutConfig, VirtualHost};
 
 pub use hosts::{HostConfig, HostTls};
+pub use web::WebConfig;
 
 /// The error of loading or validating a configuration file.
 pub type ConfigError = rtc_daemon::Error;
@@ -53,14 +55,21 @@ pub enum ListenerKind {
     /// Servers (RFC 6120). Federation is not implemented yet: streams are
     /// answered with a `<policy-violation/>` stream error and closed.
     S2s,
+    /// Web clients over HTTPS (TLS with SNI from the hosts' certificates):
+    /// XMPP over WebSocket (RFC 7395), host-meta (XEP-0156), HTTP upload
+    /// (XEP-0363). Usually port 5281 or 443.
+    Https,
+    /// The same over plain HTTP, for a TLS-terminating reverse proxy:
+    /// bind it to loopback.
+    Http,
 }
 
 impl ListenerKind {
     /// The transport as announced in logs and the `READY` line.
     pub fn proto(self) -> Proto {
         match self {
-            Self::C2s | Self::S2s => Proto::Tcp,
-            Self::C2sTls => Proto::Tls,
+            Self::C2s | Self::S2s | Self::Http => Proto::Tcp,
+            Self::C2sTls | Self::Https => Proto::Tls,
         }
     }
 
@@ -70,6 +79,8 @@ impl ListenerKind {
             Self::C2s => "c2s",
             Self::C2sTls => "c2s-tls",
             Self::S2s => "s2s",
+            Self::Https => "https",
+            Self::Http => "http",
         }
     }
 }
@@ -134,6 +145,8 @@ pub struct XmppdConfig {
     pub transport: TransportConfig,
     /// The protocol core's settings.
     pub core: CoreConfig,
+    /// Web listener limits and paths.
+    pub web: WebConfig,
 }
 
 /// The file as written.
@@ -175,6 +188,12 @@ struct RawConfig {
     limits: LimitsConfig,
     #[serde(default)]
     timeouts: TimeoutConfig,
+    #[serde(default)]
+    web: WebConfig,
+    #[serde(default)]
+    upload: crate::core::UploadConfig,
+    #[serde(default)]
+    extdisco: crate::core::ExtDiscoConfig,
 }
 
 impl XmppdConfig {
@@ -246,6 +265,8 @@ impl XmppdConfig {
             stream: raw.stream.unwrap_or_default(),
             limits: raw.limits,
             timeouts: raw.timeouts,
+            upload: Box::new(raw.upload),
+            extdisco: Box::new(read_secret_file(path, raw.extdisco)?),
         };
         let config = Self {
             log: raw.log,
@@ -258,6 +279,7 @@ impl XmppdConfig {
             shutdown_grace_secs: raw.shutdown_grace_secs,
             transport: raw.transport,
             core,
+            web: raw.web,
         };
         config.validate(path)?;
         Ok(config)
@@ -287,6 +309,7 @@ impl XmppdConfig {
                 ));
             }
         }
+        self.web.check().map_err(|(k, m)| ConfigError::invalid(path, k, m))?;
         let t = &self.transport;
         for (key, v) in [
             ("transport.tls_handshake_seconds", t.tls_handshake_seconds),
@@ -304,7 +327,7 @@ impl XmppdConfig {
             return invalid("hosts", "no enabled virtual host: add one under `hosts:` or in a drop-in file");
         }
         let needs_tls = self.core.require_encryption
-            || self.listeners.iter().any(|l| l.kind == ListenerKind::C2sTls);
+            || self.listeners.iter().any(|l| matches!(l.kind, ListenerKind::C2sTls | ListenerKind::Https));
         if needs_tls {
             if let Some(h) = self.enabled_hosts().find(|h| h.tls.is_none()) {
                 let origin = h.source.as_deref().unwrap_or(path);
@@ -317,6 +340,20 @@ impl XmppdConfig {
         }
         self.core.validate().map_err(|e| ConfigError::invalid(path, "", e.to_string()))
     }
+}
+
+/// `extdisco.secret_file`: its first line becomes the secret.
+fn read_secret_file(path: &Path, mut c: crate::core::ExtDiscoConfig) -> Result<crate::core::ExtDiscoConfig, ConfigError> {
+    if let Some(file) = &c.secret_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ConfigError::invalid(path, "extdisco.secret_file", format!("{}: {e}", file.display())))?;
+        let secret = text.lines().next().unwrap_or_default().trim().to_owned();
+        if secret.is_empty() {
+            return Err(ConfigError::invalid(path, "extdisco.secret_file", "the file is empty".to_owned()));
+        }
+        c.secret = Some(secret);
+    }
+    Ok(c)
 }
 
 /// What `xmppctl` needs from the daemon's file.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use xmppd::config::{default_listeners, TransportConfig, XmppdConfig};
+use xmppd::config::{default_listeners, TransportConfig, WebConfig, XmppdConfig};
 use xmppd::core::CoreConfig;
 
 const SAMPLE: &str = include_str!("../../deploy/xmppd/xmppd.yaml");
@@ -24,6 +24,7 @@ fn sample_config_loads_with_the_documented_defaults_and_drop_in() {
     let expected = CoreConfig { admins: vec!["joe@falcot.com".into()], ..CoreConfig::default() };
     assert_eq!(c.core, expected, "sample values differ from the defaults");
     assert_eq!(c.transport, TransportConfig::default());
+    assert_eq!(c.web, WebConfig::default());
     assert_eq!(c.listeners, default_listeners());
     let hosts: Vec<_> = c.hosts.iter().map(|h| h.domain.as_str()).collect();
     assert_eq!(hosts, ["falcot.com", "example.org"]);

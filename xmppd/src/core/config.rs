@@ -65,6 +65,10 @@ pub struct CoreConfig {
     pub limits: LimitsConfig,
     /// Timers.
     pub timeouts: TimeoutConfig,
+    /// XEP-0363 HTTP upload component (`upload.<domain>`).
+    pub upload: Box<super::upload::UploadConfig>,
+    /// XEP-0215 external services (STUN/TURN) and their credentials.
+    pub extdisco: Box<super::features::extdisco::ExtDiscoConfig>,
 }
 
 impl Default for CoreConfig {
@@ -78,6 +82,8 @@ impl Default for CoreConfig {
             stream: rtc_xmlstream::Limits::default(),
             limits: LimitsConfig::default(),
             timeouts: TimeoutConfig::default(),
+            upload: Box::default(),
+            extdisco: Box::default(),
         }
     }
 }

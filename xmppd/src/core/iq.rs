@@ -5,7 +5,7 @@
 use rtc_xmlstream::{ns, Element};
 
 use super::error::{StanzaCondition, StanzaError};
-use super::features::{blocking, carbons, disco, ping, private, time, vcard, version};
+use super::features::{blocking, carbons, disco, extdisco, ping, private, time, vcard, version};
 use super::jid::Jid;
 use super::roster::NS_ROSTER;
 use super::server::Server;
@@ -153,9 +153,27 @@ impl Server {
         let get = IqType::of(e) == Some(IqType::Get);
         let payload = match (p.ns(), p.name()) {
             (disco::NS_INFO, "query") if get => {
-                disco::server_info(p.attribute("node"), &self.caps_ver, self.config.advertise_version)?
-            },
-            (disco::NS_ITEMS, "query") if get => disco::empty_items(p),
+                let mut info =
+                    disco::server_info(p.attribute("node"), &self.caps_ver, self.config.advertise_version)?;
+                if self.config.extdisco.enabled() && p.attribute("node").is_none() {
+                    info.push_child(Element::new("feature", disco::NS_INFO).attr("var", extdisco::NS));
+                }
+                info
+            }
+            (disco::NS_ITEMS, "query") if get => {
+                let mut items = disco::empty_items(p);
+                let upload = self.config.upload.enabled && p.attribute("node").is_none();
+                if let Some(host) = stanza::to_jid(e).filter(|_| upload) {
+                    let jid = format!("upload.{}", host.domain());
+                    items.push_child(Element::new("item", disco::NS_ITEMS).attr("jid", jid));
+                }
+                items
+            }
+            (extdisco::NS, "services" | "credentials") if get && self.config.extdisco.enabled() => {
+                let user = stanza::from_jid(e).map(|j| j.bare().to_string()).unwrap_or_default();
+                let unix = self.clock.unix(self.now).as_secs();
+                extdisco::answer(&self.config.extdisco, p, &user, unix)?
+            }
             (version::NS, "query") if get && self.config.advertise_version => version::answer(),
             (time::NS, "time") if get => time::answer(&self.clock.stamp(self.now)),
             (ping::NS, "ping") => return Ok(stanza::iq_result(e)),

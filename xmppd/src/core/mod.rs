@@ -103,9 +103,12 @@ mod sm;
 mod stanza;
 pub mod storage;
 pub mod types;
+pub mod upload;
 
 pub use clock::format_datetime;
 pub use config::{ConflictPolicy, CoreConfig, LimitsConfig, TimeoutConfig, VirtualHost};
+pub use features::extdisco::{rest_credentials, ExtDiscoConfig, ExtService, ServiceType};
+pub use upload::UploadConfig;
 pub use error::{Error, ErrorType, StanzaCondition, StreamCondition};
 pub use jid::{Jid, JidError};
 pub use scram::{ScramHash, ScramKeys};

@@ -57,7 +57,9 @@ impl Server {
 
     /// Route a stanza whose `from` is trustworthy to `to`.
     pub(crate) fn route(&mut self, e: Element, to: Jid, origin: Option<Origin>) {
-        if !self.is_local_domain(to.domain()) {
+        if let Some(host) = self.upload_host(to.domain()) {
+            self.upload_stanza(e, &host);
+        } else if !self.is_local_domain(to.domain()) {
             self.route_remote(e, to);
         } else if to.node().is_none() {
             self.server_stanza(e, to, origin);

@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::conn::{self, ConnContext};
 use super::error::ShellError;
+use super::http::WebContext;
 use crate::config::{ListenerConfig, ListenerKind};
 use crate::core::Listener;
 
@@ -64,7 +65,13 @@ pub(crate) fn bind_all(configs: &[ListenerConfig]) -> Result<Vec<Bound>, ShellEr
 }
 
 /// Accept until `stop`; connection tasks are tracked by `tracker`.
-pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ConnContext>, tracker: TaskTracker, stop: Shutdown) {
+pub(crate) async fn accept_loop(
+    bound: Bound,
+    ctx: Arc<ConnContext>,
+    web: Arc<WebContext>,
+    tracker: TaskTracker,
+    stop: Shutdown,
+) {
     loop {
         let accepted = tokio::select! {
             r = bound.socket.accept() => r,
@@ -85,6 +92,10 @@ pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ConnContext>, tracker: Ta
             }
             ListenerKind::C2sTls => {
                 tracker.spawn(conn::serve(stream, peer, Listener::DirectTls, Arc::clone(&ctx)));
+            }
+            ListenerKind::Https | ListenerKind::Http => {
+                let https = bound.kind == ListenerKind::Https;
+                tracker.spawn(super::http::serve(stream, peer, https, Arc::clone(&web)));
             }
             ListenerKind::S2s => {
                 tracing::info!(%peer, "s2s connection refused: federation is not supported yet");

@@ -30,6 +30,7 @@
 mod conn;
 mod driver;
 mod error;
+mod http;
 mod listen;
 mod metrics;
 mod storage;
@@ -97,6 +98,11 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
     life.install_signals()?;
     let Startup { config_path, mut config, log } = startup;
     let db = UserDb::open(&config.database).await?;
+    if config.core.upload.secret.is_empty() {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).map_err(ShellError::Random)?;
+        config.core.upload.secret = hex::encode(key);
+    }
     let tls = match config.tls_config() {
         Some(c) => Some(TlsServer::new(&c, &[ALPN_XMPP_CLIENT])?),
         None => None,
@@ -120,10 +126,12 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
         transport: config.transport.clone(),
         shutdown: life.shutdown(),
     });
+    let web = http::start(&config, core_tx.clone(), tls.clone(), life.shutdown());
     let mut announced = Vec::new();
     for b in bound {
         announced.push(rtc_daemon::Listener::new(b.kind.service(), b.kind.proto(), b.addr));
-        tokio::spawn(listen::accept_loop(b, Arc::clone(&ctx), life.tracker(), life.shutdown()));
+        let web = Arc::clone(&web);
+        tokio::spawn(listen::accept_loop(b, Arc::clone(&ctx), web, life.tracker(), life.shutdown()));
     }
     // The endpoint keeps answering while sessions drain; it stops with the process.
     let (_metrics_alive, metrics_token) = ShutdownTrigger::new();
@@ -169,7 +177,11 @@ fn reload(
 ) {
     notify::reloading();
     match XmppdConfig::load(path) {
-        Ok(new) => {
+        Ok(mut new) => {
+            if new.core.upload.secret.is_empty() {
+                // Keep the random key so granted slots stay valid.
+                new.core.upload.secret.clone_from(&running.core.upload.secret);
+            }
             if let Some(log) = log {
                 if let Err(e) = log.set_level(&new.log) {
                     tracing::warn!("log level not changed: {e}");
@@ -181,6 +193,7 @@ fn reload(
                 ("workers", new.workers != running.workers),
                 ("metrics", new.metrics != running.metrics),
                 ("transport", new.transport != running.transport),
+                ("web", new.web != running.web),
             ] {
                 if changed {
                     tracing::warn!("{what}: the change needs a restart to apply");

@@ -12,6 +12,7 @@ mod harness;
 mod scram_client;
 
 mod features;
+mod web_features;
 mod login;
 mod offline;
 mod presence;

@@ -4,6 +4,7 @@ pub(crate) mod blocking;
 pub(crate) mod carbons;
 pub(crate) mod csi;
 pub(crate) mod disco;
+pub(crate) mod extdisco;
 pub(crate) mod ping;
 pub(crate) mod private;
 pub(crate) mod time;
