@@ -104,6 +104,8 @@ pub use sip::{
 pub use sql::MAX_NAME_LEN;
 pub use turn::{SharedSecret, TurnAdmin, TurnCounts, TurnStore, TurnUser};
 pub use xmpp::{
+    ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
+    MAX_ARCHIVE_PAGE,
     OfflineMessage, Roster, RosterItem, ScramCredentials, ScramKeys, Subscription, XmppStore,
     MAX_XML_LEN,
 };

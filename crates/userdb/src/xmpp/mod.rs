@@ -18,6 +18,7 @@
 //! transaction that first locks the account row, so two `xmppd` nodes
 //! sharing a MySQL server cannot interleave them.
 
+mod archive;
 mod roster;
 mod schema;
 mod storage;
@@ -33,7 +34,12 @@ use crate::error::{Entity, Error, Result};
 use crate::sql::{check_name, check_password, expect_some_rows, unix_now, Exec, Sql, Value};
 
 pub use roster::{Roster, RosterItem, Subscription};
+pub(crate) use archive::XMPP_4_ARCHIVE_PUSH;
 pub(crate) use schema::XMPP_3_ACCOUNTS;
+pub use archive::{
+    ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
+    MAX_ARCHIVE_PAGE,
+};
 pub use storage::{OfflineMessage, MAX_XML_LEN};
 
 /// Bytes of random salt per account.
