@@ -175,6 +175,10 @@ struct RawConfig {
     limits: LimitsConfig,
     #[serde(default)]
     timeouts: TimeoutConfig,
+    #[serde(default)]
+    archive: crate::core::ArchiveConfig,
+    #[serde(default)]
+    push: crate::core::PushConfig,
 }
 
 impl XmppdConfig {
@@ -246,6 +250,8 @@ impl XmppdConfig {
             stream: raw.stream.unwrap_or_default(),
             limits: raw.limits,
             timeouts: raw.timeouts,
+            archive: raw.archive,
+            push: raw.push,
         };
         let config = Self {
             log: raw.log,

@@ -65,6 +65,10 @@ pub struct CoreConfig {
     pub limits: LimitsConfig,
     /// Timers.
     pub timeouts: TimeoutConfig,
+    /// `archive:`: the message archive (XEP-0313).
+    pub archive: super::features::mam::ArchiveConfig,
+    /// `push:`: push notifications (XEP-0357).
+    pub push: super::features::push::PushConfig,
 }
 
 impl Default for CoreConfig {
@@ -78,6 +82,8 @@ impl Default for CoreConfig {
             stream: rtc_xmlstream::Limits::default(),
             limits: LimitsConfig::default(),
             timeouts: TimeoutConfig::default(),
+            archive: Default::default(),
+            push: Default::default(),
         }
     }
 }

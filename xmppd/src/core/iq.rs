@@ -5,7 +5,7 @@
 use rtc_xmlstream::{ns, Element};
 
 use super::error::{StanzaCondition, StanzaError};
-use super::features::{blocking, carbons, disco, ping, private, time, vcard, version};
+use super::features::{blocking, carbons, disco, mam, ping, private, push, time, vcard, version};
 use super::jid::Jid;
 use super::roster::NS_ROSTER;
 use super::server::Server;
@@ -67,6 +67,8 @@ impl Server {
             (NS_ROSTER, "query") => self.roster_iq(sid, e, get, origin),
             (vcard::NS, "vCard") => self.vcard_own(sid, e, get, origin),
             (private::NS, "query") => self.private_iq(sid, e, get, origin),
+            (mam::NS, "query") => self.mam_iq(sid, e, get),
+            (push::NS, "enable" | "disable") if !get => self.push_iq(sid, e, origin),
             (blocking::NS, _) => self.blocking_iq(sid, e, get, origin),
             (carbons::NS, "enable" | "disable") if !get => {
                 let on = p.name() == "enable";
@@ -79,7 +81,7 @@ impl Server {
                 self.deliver(sid, stanza::iq_result(&e))
             }
             (disco::NS_INFO, "query") if get => {
-                let info = disco::account_info(p.attribute("node"));
+                let info = disco::account_info(p.attribute("node"), &self.account_features());
                 self.deliver(sid, stanza::iq_result_with(&e, info));
             }
             (disco::NS_ITEMS, "query") if get => {
@@ -119,7 +121,7 @@ impl Server {
         match (p.ns(), p.name()) {
             (vcard::NS, "vCard") if get => self.vcard_other(e, to),
             (disco::NS_INFO, "query") if get => {
-                let info = disco::account_info(p.attribute("node"));
+                let info = disco::account_info(p.attribute("node"), &self.account_features());
                 self.route_to_attr(stanza::iq_result_with(&e, info));
             }
             (disco::NS_ITEMS, "query") if get => {

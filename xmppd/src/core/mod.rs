@@ -102,6 +102,7 @@ mod session;
 mod sm;
 mod stanza;
 pub mod storage;
+mod storage_archive;
 pub mod types;
 
 pub use clock::format_datetime;
@@ -111,7 +112,10 @@ pub use jid::{Jid, JidError};
 pub use scram::{ScramHash, ScramKeys};
 pub use server::Server;
 pub use storage::{
-    decode_element, encode_element, AccountData, OfflineMessage, RosterItem, StorageAnswer,
-    StorageError, StorageRequest, StoredCredentials, Subscription,
+    decode_element, encode_element, AccountData, ArchivePage, ArchiveQuery, ArchivedMessage,
+    OfflineMessage, PushRegistration, RosterItem, StorageAnswer, StorageError, StorageRequest,
+    StoredCredentials, Subscription,
 };
+pub use features::mam::ArchiveConfig;
+pub use features::push::PushConfig;
 pub use types::{ConnId, Event, Listener, Output, Refused, RequestId, TlsInfo, Transmit};

@@ -56,6 +56,13 @@ pub(crate) enum Pending {
         /// Returned when nothing is stored.
         empty: Element,
     },
+    /// An archive query (XEP-0313).
+    Archive {
+        reply: IqReply,
+        queryid: Option<String>,
+    },
+    /// An archive expiry step.
+    ArchiveExpiry { batch: u32 },
 }
 
 impl Server {
@@ -103,6 +110,8 @@ impl Server {
                 };
                 self.offline_loaded(sid, messages);
             }
+            Pending::Archive { reply, queryid } => self.mam_results(reply, queryid, result),
+            Pending::ArchiveExpiry { batch } => self.mam_expired(batch, result),
             Pending::Element {
                 reply,
                 wrapper,

@@ -13,6 +13,7 @@ mod scram_client;
 
 mod features;
 mod login;
+mod mam;
 mod offline;
 mod presence;
 mod routing;
