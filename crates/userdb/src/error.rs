@@ -35,6 +35,8 @@ pub enum Entity {
     XmppArchivedMessage,
     /// An XMPP push registration (XEP-0357).
     XmppPushRegistration,
+    /// An XMPP PEP node (XEP-0163).
+    XmppPepNode,
 }
 
 impl fmt::Display for Entity {
@@ -54,6 +56,7 @@ impl fmt::Display for Entity {
             Entity::XmppBlockedJid => "XMPP blocked JID",
             Entity::XmppArchivedMessage => "XMPP archived message",
             Entity::XmppPushRegistration => "XMPP push registration",
+            Entity::XmppPepNode => "XMPP PEP node",
         })
     }
 }

@@ -47,6 +47,7 @@ pub(crate) const MIGRATIONS: &[&Migration] = &[
     &sip::SIP_2_REGISTRAR,
     &xmpp::XMPP_3_ACCOUNTS,
     &xmpp::XMPP_4_ARCHIVE_PUSH,
+    &xmpp::XMPP_5_PEP,
 ];
 
 /// The schema version this build creates and understands.

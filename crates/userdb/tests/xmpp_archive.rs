@@ -11,7 +11,10 @@
 mod common;
 
 use common::Fixture;
-use rtc_userdb::{ArchiveEntry, ArchiveQuery, Entity, Error, PushRegistration, UserDb, XmppStore};
+use rtc_userdb::{
+    ArchiveEntry, ArchiveQuery, Entity, Error, PepItem, PepNode, PushRegistration, UserDb,
+    XmppStore,
+};
 
 on_both_backends!(
     archive_pages_in_archive_order_with_filters,
@@ -20,6 +23,8 @@ on_both_backends!(
     unknown_paging_ids_are_not_found,
     push_registrations_persist_and_are_capped,
     deleting_an_account_deletes_its_archive_and_push_registrations,
+    pep_items_keep_publish_order_and_max_items,
+    pep_nodes_are_capped_and_deleted_with_their_items,
 );
 
 const HOST: &str = "falcot.com";
@@ -270,4 +275,95 @@ async fn deleting_an_account_deletes_its_archive_and_push_registrations(fx: &Fix
         .await
         .unwrap()
         .is_empty());
+}
+
+fn node(name: &str, max_items: u32) -> PepNode {
+    PepNode {
+        node: name.into(),
+        access_model: "whitelist".into(),
+        max_items,
+        persist: true,
+    }
+}
+
+fn item(id: &str) -> PepItem {
+    PepItem {
+        id: id.into(),
+        payload: format!("<conference xmlns='urn:xmpp:bookmarks:1' name='{id}'/>"),
+    }
+}
+
+async fn pep_items_keep_publish_order_and_max_items(fx: &Fixture) {
+    let x = store(fx).await;
+    let n = "urn:xmpp:bookmarks:1";
+    assert!(matches!(
+        x.pep_publish(HOST, "roland", n, &item("a"), 10).await,
+        Err(Error::NotFound(Entity::XmppPepNode))
+    ));
+    x.pep_configure(HOST, "roland", &node(n, 3), 10)
+        .await
+        .unwrap();
+    for id in ["a", "b", "c", "a", "d"] {
+        x.pep_publish(HOST, "roland", n, &item(id), 3)
+            .await
+            .unwrap();
+    }
+    let ids: Vec<String> = x
+        .pep_items(HOST, "roland", n, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["c", "a", "d"],
+        "republishing moves an item to the end; the oldest go"
+    );
+    let last = x.pep_items(HOST, "roland", n, 1).await.unwrap();
+    assert_eq!(last, vec![item("d")]);
+    assert!(x.pep_retract(HOST, "roland", n, "a").await.unwrap());
+    assert!(!x.pep_retract(HOST, "roland", n, "a").await.unwrap());
+    x.pep_configure(HOST, "roland", &node(n, 1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        x.pep_items(HOST, "roland", n, 100).await.unwrap(),
+        vec![item("d")]
+    );
+    assert_eq!(x.pep_nodes(HOST, "roland").await.unwrap(), vec![node(n, 1)]);
+}
+
+async fn pep_nodes_are_capped_and_deleted_with_their_items(fx: &Fixture) {
+    let x = store(fx).await;
+    x.pep_configure(HOST, "roland", &node("n1", 5), 2)
+        .await
+        .unwrap();
+    x.pep_configure(HOST, "roland", &node("n2", 5), 2)
+        .await
+        .unwrap();
+    assert!(matches!(
+        x.pep_configure(HOST, "roland", &node("n3", 5), 2).await,
+        Err(Error::QuotaExceeded {
+            entity: Entity::XmppPepNode,
+            limit: 2
+        })
+    ));
+    x.pep_publish(HOST, "roland", "n1", &item("a"), 5)
+        .await
+        .unwrap();
+    assert!(x.pep_delete_node(HOST, "roland", "n1").await.unwrap());
+    assert!(x
+        .pep_items(HOST, "roland", "n1", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    x.pep_configure(HOST, "roland", &node("n3", 5), 2)
+        .await
+        .unwrap();
+    x.pep_publish(HOST, "roland", "n3", &item("b"), 5)
+        .await
+        .unwrap();
+    x.delete_account(HOST, "roland").await.unwrap();
+    assert!(x.pep_nodes(HOST, "roland").await.unwrap().is_empty());
 }

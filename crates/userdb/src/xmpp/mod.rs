@@ -19,6 +19,7 @@
 //! sharing a MySQL server cannot interleave them.
 
 mod archive;
+mod pep;
 mod roster;
 mod schema;
 mod storage;
@@ -35,6 +36,8 @@ use crate::sql::{check_name, check_password, expect_some_rows, unix_now, Exec, S
 
 pub use roster::{Roster, RosterItem, Subscription};
 pub(crate) use archive::XMPP_4_ARCHIVE_PUSH;
+pub(crate) use pep::XMPP_5_PEP;
+pub use pep::{PepItem, PepNode, MAX_PEP_NAME_LEN};
 pub(crate) use schema::XMPP_3_ACCOUNTS;
 pub use archive::{
     ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
