@@ -179,6 +179,8 @@ struct RawConfig {
     archive: crate::core::ArchiveConfig,
     #[serde(default)]
     push: crate::core::PushConfig,
+    #[serde(default)]
+    pep: crate::core::PepConfig,
 }
 
 impl XmppdConfig {
@@ -252,6 +254,7 @@ impl XmppdConfig {
             timeouts: raw.timeouts,
             archive: raw.archive,
             push: raw.push,
+            pep: raw.pep,
         };
         let config = Self {
             log: raw.log,

@@ -35,6 +35,8 @@ pub(crate) struct Loaded {
     pub(crate) offline_claimed: HashSet<u64>,
     /// Push registrations (XEP-0357).
     pub(crate) push: Vec<super::storage::PushRegistration>,
+    /// PEP node configurations (XEP-0163).
+    pub(crate) pep_nodes: Vec<super::storage::PepNodeConfig>,
 }
 
 impl From<AccountData> for Loaded {
@@ -51,6 +53,7 @@ impl From<AccountData> for Loaded {
             avatar_hash: d.avatar_hash,
             offline_claimed: HashSet::new(),
             push: d.push,
+            pep_nodes: d.pep_nodes,
         }
     }
 }

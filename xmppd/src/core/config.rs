@@ -69,6 +69,8 @@ pub struct CoreConfig {
     pub archive: super::features::mam::ArchiveConfig,
     /// `push:`: push notifications (XEP-0357).
     pub push: super::features::push::PushConfig,
+    /// `pep:`: personal eventing (XEP-0163).
+    pub pep: super::pep::PepConfig,
 }
 
 impl Default for CoreConfig {
@@ -84,6 +86,7 @@ impl Default for CoreConfig {
             timeouts: TimeoutConfig::default(),
             archive: Default::default(),
             push: Default::default(),
+            pep: Default::default(),
         }
     }
 }

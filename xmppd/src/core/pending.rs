@@ -63,6 +63,18 @@ pub(crate) enum Pending {
     },
     /// An archive expiry step.
     ArchiveExpiry { batch: u32 },
+    /// PEP items for an IQ (XEP-0163).
+    PepItems {
+        reply: IqReply,
+        node: String,
+        wanted: Vec<String>,
+    },
+    /// The last PEP item of a node for a resource.
+    PepLast {
+        sid: SessionId,
+        owner: Jid,
+        node: String,
+    },
 }
 
 impl Server {
@@ -112,6 +124,8 @@ impl Server {
             }
             Pending::Archive { reply, queryid } => self.mam_results(reply, queryid, result),
             Pending::ArchiveExpiry { batch } => self.mam_expired(batch, result),
+            Pending::PepItems { reply, node, wanted } => self.pep_items_loaded(reply, node, wanted, result),
+            Pending::PepLast { sid, owner, node } => self.pep_last_loaded(sid, owner, node, result),
             Pending::Element {
                 reply,
                 wrapper,

@@ -57,6 +57,8 @@ pub struct Server {
     pub(crate) next_id: u64,
     /// XEP-0115 verification string of the server's disco#info.
     pub(crate) caps_ver: String,
+    /// Clients' entity capabilities, for PEP (XEP-0115).
+    pub(crate) caps: super::pep::caps::CapsState,
 }
 
 impl Server {
@@ -97,6 +99,7 @@ impl Server {
             per_ip: HashMap::new(),
             next_id: 1,
             caps_ver: disco::caps_ver(config.advertise_version),
+            caps: Default::default(),
             config,
         };
         let first = Duration::from_secs(server.config.archive.expiry_interval_seconds.max(1));

@@ -10,7 +10,9 @@ use rtc_xmlstream::{Element, Event as XmlEvent, Limits, StreamReader};
 
 use super::jid::Jid;
 use super::scram::{ScramHash, ScramKeys};
-pub use super::storage_archive::{ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration};
+pub use super::storage_archive::{
+    AccessModel, ArchivePage, ArchiveQuery, ArchivedMessage, PepItem, PepNodeConfig, PushRegistration,
+};
 
 /// An account's SCRAM credentials, one set per hash (either may be missing).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -153,6 +155,8 @@ pub struct AccountData {
     pub avatar_hash: Option<String>,
     /// Push registrations (XEP-0357).
     pub push: Vec<PushRegistration>,
+    /// PEP nodes (XEP-0163).
+    pub pep_nodes: Vec<PepNodeConfig>,
 }
 
 /// A stored offline message with its storage key.
@@ -304,6 +308,51 @@ pub enum StorageRequest {
         /// One node, or `None` for all of the service's.
         node: Option<String>,
     },
+    /// Create or reconfigure a PEP node. Answer `Done`.
+    PepConfigure {
+        /// The owner.
+        user: Jid,
+        /// The configuration.
+        config: Box<PepNodeConfig>,
+        /// Most nodes per account.
+        max_nodes: u32,
+    },
+    /// Store an item as the node's newest. Answer `Done`.
+    PepPublish {
+        /// The owner.
+        user: Jid,
+        /// The node.
+        node: String,
+        /// The item.
+        item: Box<PepItem>,
+        /// Items kept.
+        max_items: u32,
+    },
+    /// Answer with [`StorageAnswer::PepItems`]: the newest `max`, oldest first.
+    PepItems {
+        /// The owner.
+        user: Jid,
+        /// The node.
+        node: String,
+        /// Most items returned.
+        max: u32,
+    },
+    /// Delete an item. Answer `Done`.
+    PepRetract {
+        /// The owner.
+        user: Jid,
+        /// The node.
+        node: String,
+        /// The item id.
+        id: String,
+    },
+    /// Delete a node and its items. Answer `Done`.
+    PepDeleteNode {
+        /// The owner.
+        user: Jid,
+        /// The node.
+        node: String,
+    },
 }
 
 impl StorageRequest {
@@ -326,7 +375,12 @@ impl StorageRequest {
             | Self::ArchiveMessage { user, .. }
             | Self::QueryArchive { user, .. }
             | Self::SavePush { user, .. }
-            | Self::RemovePush { user, .. } => Some(user),
+            | Self::RemovePush { user, .. }
+            | Self::PepConfigure { user, .. }
+            | Self::PepPublish { user, .. }
+            | Self::PepItems { user, .. }
+            | Self::PepRetract { user, .. }
+            | Self::PepDeleteNode { user, .. } => Some(user),
             Self::ExpireArchive { .. } => None,
         }
     }
@@ -352,6 +406,8 @@ pub enum StorageAnswer {
     NotFound,
     /// For `ExpireArchive`: how many messages were deleted.
     Expired(u64),
+    /// For `PepItems`.
+    PepItems(Vec<PepItem>),
 }
 
 /// The storage could not perform the request.

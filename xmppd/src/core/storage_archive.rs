@@ -56,3 +56,58 @@ pub struct PushRegistration {
     /// Publish options to send with each notification (a data form).
     pub options: Option<Element>,
 }
+
+/// Who may read a PEP node's items (XEP-0060 §4.5, as used by PEP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessModel {
+    /// Anyone.
+    Open,
+    /// Contacts subscribed to the owner's presence (the PEP default).
+    #[default]
+    Presence,
+    /// Only the owner (bookmarks, XEP-0402).
+    Whitelist,
+}
+
+impl AccessModel {
+    /// The `pubsub#access_model` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Presence => "presence",
+            Self::Whitelist => "whitelist",
+        }
+    }
+
+    /// Parse a `pubsub#access_model` value (`roster` is served as `presence`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "presence" | "roster" => Some(Self::Presence),
+            "whitelist" => Some(Self::Whitelist),
+            _ => None,
+        }
+    }
+}
+
+/// A PEP node's configuration (XEP-0163, XEP-0223 publish-options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PepNodeConfig {
+    /// Node name (usually a namespace).
+    pub node: String,
+    /// Who may read it.
+    pub access: AccessModel,
+    /// Items kept.
+    pub max_items: u32,
+    /// Whether items are stored (`pubsub#persist_items`).
+    pub persist: bool,
+}
+
+/// A PEP item as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PepItem {
+    /// Item id.
+    pub id: String,
+    /// The payload element.
+    pub payload: Element,
+}

@@ -18,7 +18,7 @@ use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 
 use crate::core::{
-    decode_element, encode_element, AccountData, ArchivePage, ArchiveQuery, ArchivedMessage, Jid,
+    decode_element, encode_element, AccessModel, AccountData, ArchivePage, PepItem, PepNodeConfig, ArchiveQuery, ArchivedMessage, Jid,
     OfflineMessage, PushRegistration, RequestId, RosterItem, ScramKeys, StorageAnswer, StorageError,
     StorageRequest, StoredCredentials, Subscription,
 };
@@ -238,6 +238,39 @@ async fn run(store: &XmppStore, q: Quotas, request: &StorageRequest) -> Result<S
             store.push_unregister(host, name, &service.to_string(), node.as_deref()).await?;
             StorageAnswer::Done
         }
+        R::PepConfigure { config, max_nodes, .. } => {
+            let node = db::PepNode {
+                node: config.node.clone(),
+                access_model: config.access.as_str().to_owned(),
+                max_items: config.max_items,
+                persist: config.persist,
+            };
+            store.pep_configure(host, name, &node, *max_nodes).await?;
+            StorageAnswer::Done
+        }
+        R::PepPublish { node, item, max_items, .. } => {
+            let item = db::PepItem { id: item.id.clone(), payload: xml(&item.payload)? };
+            store.pep_publish(host, name, node, &item, *max_items).await?;
+            StorageAnswer::Done
+        }
+        R::PepItems { node, max, .. } => {
+            let mut out = Vec::new();
+            for i in store.pep_items(host, name, node, *max).await? {
+                match decode_element(i.payload.as_bytes()) {
+                    Ok(payload) => out.push(PepItem { id: i.id, payload }),
+                    Err(e) => tracing::warn!(%host, "skipping unreadable PEP item {}: {e}", i.id),
+                }
+            }
+            StorageAnswer::PepItems(out)
+        }
+        R::PepRetract { node, id, .. } => {
+            store.pep_retract(host, name, node, id).await?;
+            StorageAnswer::Done
+        }
+        R::PepDeleteNode { node, .. } => {
+            store.pep_delete_node(host, name, node).await?;
+            StorageAnswer::Done
+        }
         R::ExpireArchive { .. } => StorageAnswer::Done,
     })
 }
@@ -329,6 +362,17 @@ async fn load_account(store: &XmppStore, host: &str, name: &str) -> Result<Optio
             })
         })
         .collect();
+    let pep_nodes = store
+        .pep_nodes(host, name)
+        .await?
+        .into_iter()
+        .map(|n| PepNodeConfig {
+            node: n.node,
+            access: AccessModel::parse(&n.access_model).unwrap_or(AccessModel::Whitelist),
+            max_items: n.max_items,
+            persist: n.persist,
+        })
+        .collect();
     Ok(Some(AccountData {
         roster: items,
         roster_version: roster.version,
@@ -336,6 +380,7 @@ async fn load_account(store: &XmppStore, host: &str, name: &str) -> Result<Optio
         offline_count,
         avatar_hash,
         push,
+        pep_nodes,
     }))
 }
 

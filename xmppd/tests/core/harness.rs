@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rtc_xmlstream::{Element, Event as XmlEvent, Limits, StreamReader};
 use xmppd::core::{
-    AccountData, ArchivePage, ArchivedMessage, PushRegistration, ConnId, CoreConfig, Event, Jid, Listener, OfflineMessage, Output, RequestId,
+    AccountData, ArchivePage, ArchivedMessage, PepItem, PepNodeConfig, PushRegistration, ConnId, CoreConfig, Event, Jid, Listener, OfflineMessage, Output, RequestId,
     RosterItem, Server, StorageAnswer, StorageError, StorageRequest, StoredCredentials, TlsInfo,
     VirtualHost,
 };
@@ -47,6 +47,7 @@ pub struct Record {
     /// Message archive: (row, id, with, stored_at, message).
     pub archive: Vec<(u64, String, Jid, u64, Element)>,
     pub push: Vec<PushRegistration>,
+    pub pep: BTreeMap<String, (PepNodeConfig, Vec<PepItem>)>,
 }
 
 /// The shell's storage, in memory.
@@ -76,7 +77,7 @@ impl Store {
         use StorageRequest as R;
         let is_write = !matches!(
             req,
-            R::LoadCredentials { .. } | R::LoadAccount { .. } | R::LoadOffline { .. } | R::LoadVcard { .. } | R::LoadPrivate { .. } | R::QueryArchive { .. }
+            R::LoadCredentials { .. } | R::LoadAccount { .. } | R::LoadOffline { .. } | R::LoadVcard { .. } | R::LoadPrivate { .. } | R::QueryArchive { .. } | R::PepItems { .. }
         );
         if is_write && self.fail_writes {
             return Err(StorageError::Unavailable);
@@ -90,6 +91,7 @@ impl Store {
                 offline_count: r.offline.len() as u32,
                 avatar_hash: r.avatar.clone(),
                 push: r.push.clone(),
+                pep_nodes: r.pep.values().map(|(c, _)| c.clone()).collect(),
             })),
             R::SaveRosterItem { user, item, version } => {
                 let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
@@ -211,6 +213,43 @@ impl Store {
             R::RemovePush { user, service, node } => {
                 let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
                 r.push.retain(|p| p.service != service || node.as_ref().is_some_and(|n| &p.node != n));
+                StorageAnswer::Done
+            }
+            R::PepConfigure { user, config, .. } => {
+                let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
+                let entry = r.pep.entry(config.node.clone()).or_insert_with(|| ((*config).clone(), Vec::new()));
+                entry.0 = *config;
+                let keep = if entry.0.persist { entry.0.max_items as usize } else { 0 };
+                let n = entry.1.len();
+                entry.1.drain(..n.saturating_sub(keep));
+                StorageAnswer::Done
+            }
+            R::PepPublish { user, node, item, max_items } => {
+                let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
+                let entry = r.pep.get_mut(&node).ok_or(StorageError::Unavailable)?;
+                entry.1.retain(|i| i.id != item.id);
+                entry.1.push(*item);
+                let n = entry.1.len();
+                entry.1.drain(..n.saturating_sub(max_items as usize));
+                StorageAnswer::Done
+            }
+            R::PepItems { user, node, max } => StorageAnswer::PepItems(
+                self.accounts
+                    .get(&user)
+                    .and_then(|r| r.pep.get(&node))
+                    .map(|(_, items)| items[items.len().saturating_sub(max as usize)..].to_vec())
+                    .unwrap_or_default(),
+            ),
+            R::PepRetract { user, node, id } => {
+                if let Some((_, items)) = self.accounts.get_mut(&user).and_then(|r| r.pep.get_mut(&node)) {
+                    items.retain(|i| i.id != id);
+                }
+                StorageAnswer::Done
+            }
+            R::PepDeleteNode { user, node } => {
+                if let Some(r) = self.accounts.get_mut(&user) {
+                    r.pep.remove(&node);
+                }
                 StorageAnswer::Done
             }
             _ => return Err(StorageError::Unavailable),

@@ -15,6 +15,7 @@ mod features;
 mod login;
 mod mam;
 mod offline;
+mod pep;
 mod presence;
 mod routing;
 mod sm;

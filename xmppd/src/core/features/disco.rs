@@ -100,6 +100,10 @@ pub(crate) fn account_info(node: Option<&str>, extra: &[&str]) -> Element {
                 .attr("type", "registered"),
         )
         .child(Element::new("feature", NS_INFO).attr("var", NS_INFO));
+    if extra.contains(&"http://jabber.org/protocol/pubsub#publish") {
+        // XEP-0163 §1: the account is a PEP service.
+        q.push_child(Element::new("identity", NS_INFO).attr("category", "pubsub").attr("type", "pep"));
+    }
     for f in extra {
         q.push_child(Element::new("feature", NS_INFO).attr("var", *f));
     }
@@ -115,6 +119,9 @@ impl crate::core::server::Server {
         }
         if self.config.push.enabled {
             f.push(super::push::NS);
+        }
+        if self.config.pep.enabled {
+            f.extend(crate::core::pep::FEATURES);
         }
         f
     }
