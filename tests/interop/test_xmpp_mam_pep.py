@@ -1,7 +1,9 @@
 """slixmpp (Debian's python3-slixmpp 1.8) against the real xmppd: the message
-archive (XEP-0313 with XEP-0059 paging and XEP-0359 stanza-ids), its
-retention, and push notifications (XEP-0357) to an app server, whose
-registration survives a restart. slixmpp 1.8 has no XEP-0357 plugin, so the
+archive (XEP-0313 with XEP-0059 paging and XEP-0359 stanza-ids) and its
+retention; push notifications (XEP-0357) to an app server, whose
+registration survives a restart; PEP bookmarks (XEP-0163/0223/0402 with
+XEP-0115 +notify) across resources and a restart; the vCard-to-avatar
+conversion (XEP-0398/0084). slixmpp 1.8 has no XEP-0357 plugin, so the
 push IQs are built by hand; the app server is a second slixmpp client."""
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from slixmpp import JID
+from slixmpp.exceptions import IqError
 from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -172,3 +177,101 @@ def test_push_enable_offline_message_notifies_app_server_and_survives_restart(xm
         await bob.close()
 
     run(offline_messages_arrive())
+
+
+BOOKMARK_PUBLISH = (
+    "<pubsub xmlns='http://jabber.org/protocol/pubsub'>"
+    "<publish node='urn:xmpp:bookmarks:1'><item id='verona@conference.localhost'>"
+    "<conference xmlns='urn:xmpp:bookmarks:1' name='Verona' autojoin='true'><nick>al</nick></conference>"
+    "</item></publish><publish-options><x xmlns='jabber:x:data' type='submit'>"
+    "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
+    "<field var='pubsub#persist_items'><value>true</value></field>"
+    "<field var='pubsub#max_items'><value>max</value></field>"
+    "<field var='pubsub#send_last_published_item'><value>never</value></field>"
+    "<field var='pubsub#access_model'><value>whitelist</value></field>"
+    "</x></publish-options></pubsub>"
+)
+PEP_PLUGINS = ("xep_0115", "xep_0163", "xep_0060")
+
+
+async def pep_items(client, owner: str, node: str) -> list:
+    iq = client.Iq()
+    iq["type"] = "get"
+    iq["to"] = owner
+    iq.append(ET.fromstring(f"<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='{node}'/></pubsub>"))
+    result = await iq.send(timeout=10)
+    ns = {"p": "http://jabber.org/protocol/pubsub"}
+    return result.xml.findall("p:pubsub/p:items/p:item", ns)
+
+
+def test_bookmark_from_one_resource_notifies_the_other_and_survives_restart(xmppd_factory):
+    d = xmppd_factory()
+
+    async def publish_and_notify():
+        laptop = await online(d, ALICE, "laptop", plugins=PEP_PLUGINS)
+        phone = await online(d, ALICE, "phone", plugins=PEP_PLUGINS)
+        info = await phone["xep_0030"].get_info(jid=A, timeout=10)
+        features = info["disco_info"]["features"]
+        assert "http://jabber.org/protocol/pubsub#publish-options" in features
+        assert "urn:xmpp:pep-vcard-conversion:0" in features
+        events = asyncio.Queue()
+        phone.register_handler(Callback(
+            "pep-event", MatchXPath("{jabber:client}message/{http://jabber.org/protocol/pubsub#event}event"),
+            events.put_nowait))
+        # The phone wants bookmark notifications (XEP-0115 caps with +notify);
+        # the server asks it for its disco#info when it sees the new ver.
+        maybe = phone["xep_0163"].add_interest("urn:xmpp:bookmarks:1")
+        if asyncio.iscoroutine(maybe) or isinstance(maybe, asyncio.Future):
+            await maybe
+        phone.send_presence()
+        for _ in range(3):
+            await phone.ping()
+        iq = laptop.Iq()
+        iq["type"] = "set"
+        iq.append(ET.fromstring(BOOKMARK_PUBLISH))
+        await iq.send(timeout=10)
+        event = await asyncio.wait_for(events.get(), 10)
+        ns = {"e": "http://jabber.org/protocol/pubsub#event", "b": "urn:xmpp:bookmarks:1"}
+        item = event.xml.find("e:event/e:items/e:item", ns)
+        assert item is not None and item.get("id") == "verona@conference.localhost", str(event)
+        assert item.find("b:conference", ns).get("name") == "Verona"
+        assert event["from"] == JID(A)
+        # Bob may not read Alice's bookmarks (whitelist).
+        bob = await online(d, BOB, "spy", plugins=PEP_PLUGINS)
+        with pytest.raises(IqError):
+            await pep_items(bob, A, "urn:xmpp:bookmarks:1")
+        for c in (laptop, phone, bob):
+            await c.close()
+
+    run(publish_and_notify())
+    assert d.stop() == 0
+    d.start()
+
+    async def after_restart():
+        tablet = await online(d, ALICE, "tablet", plugins=PEP_PLUGINS)
+        items = await pep_items(tablet, A, "urn:xmpp:bookmarks:1")
+        assert [i.get("id") for i in items] == ["verona@conference.localhost"]
+        await tablet.close()
+
+    run(after_restart())
+
+
+def test_vcard_photo_becomes_the_pep_avatar(xmppd_factory):
+    d = xmppd_factory()
+
+    async def scenario():
+        alice = await online(d, ALICE, "laptop", plugins=PEP_PLUGINS)
+        iq = alice.Iq()
+        iq["type"] = "set"
+        iq.append(ET.fromstring("<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE>"
+                                "<BINVAL>iVBORw0KGgo=</BINVAL></PHOTO></vCard>"))
+        await iq.send(timeout=10)
+        meta = await pep_items(alice, A, "urn:xmpp:avatar:metadata")
+        ns = {"m": "urn:xmpp:avatar:metadata"}
+        info = meta[0].find("m:metadata/m:info", ns)
+        assert info.get("type") == "image/png" and info.get("id") == meta[0].get("id")
+        data = await pep_items(alice, A, "urn:xmpp:avatar:data")
+        assert data[0].findtext("{urn:xmpp:avatar:data}data") == "iVBORw0KGgo="
+        await alice.close()
+
+    run(scenario())

@@ -6,7 +6,9 @@
 //! iterations, sha1_*/sha256_* stored and server keys, roster_version)`
 //! and, keyed by (host, username) and deleted with the account,
 //! `xmpp_roster`, `xmpp_offline`, `xmpp_vcard`, `xmpp_private` and
-//! `xmpp_blocklist`.
+//! `xmpp_blocklist`; schema 4 (`archive.rs`) adds the message archive
+//! `xmpp_archive` and push registrations `xmpp_push`, schema 5 (`pep.rs`)
+//! PEP nodes and items `xmpp_pep_node` and `xmpp_pep_item`.
 //!
 //! Hosts, usernames and JIDs compare as exact bytes: `xmppd` applies the
 //! RFC 7622 preparation (e.g. lowercasing the localpart) before calling
