@@ -336,3 +336,31 @@ fn push_registrations_are_limited_per_account() {
     let back = xml(&w.expect(romeo, "iq"));
     assert!(back.contains("<bad-request"), "{back}");
 }
+
+#[test]
+fn push_notifies_for_a_session_detached_awaiting_resumption() {
+    let mut w = World::new();
+    w.store.add_user("romeo@example.com", "pw");
+    w.store.add_user("juliet@example.com", "pw");
+    w.store.add_user("app@example.net", "pw");
+    let app = w.online("app@example.net", "push", 0);
+    let juliet = w.online("juliet@example.com", "phone", 0);
+    let romeo = w.online("romeo@example.com", "orchard", 0);
+    w.send(juliet, ENABLE);
+    w.send(juliet, "<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+    w.take(juliet);
+    w.server.handle_connection_closed(juliet, w.now);
+    w.pump();
+    w.take(app);
+    w.send(
+        romeo,
+        "<message to='juliet@example.com' type='chat'><body>still there?</body></message>",
+    );
+    let got = notifications(&w.take(app));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("<value>romeo@example.com/orchard</value>"),
+        "{}",
+        got[0]
+    );
+}
