@@ -26,9 +26,28 @@ fn publish_bookmark(room: &str, name: &str) -> String {
     )
 }
 
-/// Send available presence with caps `ver` and answer the server's
-/// disco#info query with `features`; returns what else arrived.
-fn caps_presence(w: &mut World, conn: ConnId, ver: &str, features: &[&str]) -> Vec<Element> {
+/// XEP-0115 §5.1 `ver` of a disco#info with no identity and `features`.
+fn ver_of(features: &[&str]) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    let mut sorted = features.to_vec();
+    sorted.sort_unstable();
+    let s: String = sorted.iter().map(|f| format!("{f}<")).collect();
+    base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(s.as_bytes()))
+}
+
+/// Send available presence with the caps of `features` and answer the
+/// server's disco#info query (if it asks); returns what else arrived.
+fn caps_presence(w: &mut World, conn: ConnId, features: &[&str]) -> Vec<Element> {
+    caps_presence_answering(w, conn, &ver_of(features), features)
+}
+
+fn caps_presence_answering(
+    w: &mut World,
+    conn: ConnId,
+    ver: &str,
+    features: &[&str],
+) -> Vec<Element> {
     w.send(conn, &format!("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://slixmpp.example' ver='{ver}'/></presence>"));
     let all = w.take(conn);
     let Some(query) = of_kind(&all, "iq").find(|iq| xml(iq).contains("disco#info")) else {
@@ -67,7 +86,7 @@ fn a_bookmark_published_from_one_resource_reaches_the_other_and_is_stored() {
     w.store.add_user("juliet@example.com", "pw");
     let laptop = w.online("juliet@example.com", "laptop", 0);
     let phone = w.login("juliet@example.com", "pw", "phone");
-    let _ = caps_presence(&mut w, phone, "v1", &["urn:xmpp:bookmarks:1+notify"]);
+    let _ = caps_presence(&mut w, phone, &["urn:xmpp:bookmarks:1+notify"]);
     w.take(laptop);
     w.send(
         laptop,
@@ -103,6 +122,11 @@ fn a_bookmark_published_from_one_resource_reaches_the_other_and_is_stored() {
     assert!(err.contains("<precondition-not-met"), "{err}");
 }
 
+const ROMEO_FEATURES: &[&str] = &[
+    "urn:xmpp:bookmarks:1+notify",
+    "http://jabber.org/protocol/tune+notify",
+];
+
 #[test]
 fn contacts_receive_presence_access_nodes_but_never_whitelisted_ones() {
     let mut w = World::new();
@@ -112,15 +136,7 @@ fn contacts_receive_presence_access_nodes_but_never_whitelisted_ones() {
     both(&mut w, "romeo@example.com", "juliet@example.com");
     let juliet = w.online("juliet@example.com", "balcony", 0);
     let romeo = w.login("romeo@example.com", "pw", "orchard");
-    let _ = caps_presence(
-        &mut w,
-        romeo,
-        "rv",
-        &[
-            "urn:xmpp:bookmarks:1+notify",
-            "http://jabber.org/protocol/tune+notify",
-        ],
-    );
+    let _ = caps_presence(&mut w, romeo, ROMEO_FEATURES);
     w.take(juliet);
     w.send(juliet, "<iq type='set' id='t'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/tune'><item><tune xmlns='http://jabber.org/protocol/tune'><title>Ode</title></tune></item></publish></pubsub></iq>");
     w.send(
@@ -141,7 +157,7 @@ fn contacts_receive_presence_access_nodes_but_never_whitelisted_ones() {
 
     // A resource coming online later gets the last item.
     let second = w.login("romeo@example.com", "pw", "garden");
-    let got = events(&caps_presence(&mut w, second, "rv", &[]));
+    let got = events(&caps_presence(&mut w, second, ROMEO_FEATURES));
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].contains("<title>Ode</title>"));
 }
@@ -194,4 +210,20 @@ fn items_nodes_and_sizes_are_limited() {
     w.send(juliet, "<iq type='set' id='del'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><delete node='n1'/></pubsub></iq>");
     w.expect_result(juliet);
     assert!(w.store.record("juliet@example.com").pep.is_empty());
+}
+
+#[test]
+fn caps_answers_that_do_not_match_their_ver_are_not_trusted() {
+    let mut w = World::new();
+    w.store.add_user("juliet@example.com", "pw");
+    let laptop = w.online("juliet@example.com", "laptop", 0);
+    let phone = w.login("juliet@example.com", "pw", "phone");
+    // The phone claims a ver that is not the hash of what it answers.
+    let _ = caps_presence_answering(&mut w, phone, "bogus=", &["urn:xmpp:bookmarks:1+notify"]);
+    w.take(laptop);
+    w.send(
+        laptop,
+        &publish_bookmark("verona@conference.example.com", "Verona"),
+    );
+    assert!(events(&w.take(phone)).is_empty());
 }
