@@ -4,6 +4,7 @@
 //! first resource seen with an unknown `ver` for its disco#info.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -17,6 +18,8 @@ use crate::core::types::SessionId;
 
 /// Most disco#info queries outstanding at once.
 const MAX_PENDING: usize = 256;
+/// A query unanswered this long is forgotten.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the server knows about resources' capabilities.
 #[derive(Debug, Default)]
@@ -26,7 +29,7 @@ pub(crate) struct CapsState {
     /// `+notify` features per `ver`.
     cache: HashMap<String, Vec<String>>,
     /// Outstanding disco#info queries: IQ id → (`ver`, asked resource).
-    pending: HashMap<String, (String, SessionId)>,
+    pending: HashMap<String, (String, SessionId, Instant)>,
 }
 
 impl Server {
@@ -59,7 +62,12 @@ impl Server {
             }
             return;
         }
-        let asked = self.caps.pending.values().any(|(v, _)| v == &ver);
+        let now = self.now;
+        let sessions = &self.sessions;
+        self.caps.pending.retain(|_, (_, s, at)| {
+            sessions.contains_key(s) && now.duration_since(*at) < QUERY_TIMEOUT
+        });
+        let asked = self.caps.pending.values().any(|(v, _, _)| v == &ver);
         if asked || self.caps.pending.len() >= MAX_PENDING {
             return;
         }
@@ -73,14 +81,14 @@ impl Server {
             .attr("to", jid.to_string())
             .attr("id", id.as_str())
             .child(Element::new("query", NS_INFO).attr("node", format!("{node}#{ver}")));
-        self.caps.pending.insert(id, (ver, sid));
+        self.caps.pending.insert(id, (ver, sid, now));
         self.deliver(sid, iq);
     }
 
     /// An IQ answer addressed to the server: consumed if it answers one of
     /// our disco#info queries.
     pub(crate) fn pep_caps_answer(&mut self, e: &Element) -> bool {
-        let Some((ver, _asked)) = e
+        let Some((ver, _asked, _)) = e
             .attribute("id")
             .and_then(|id| self.caps.pending.remove(id))
         else {
