@@ -194,6 +194,12 @@ struct RawConfig {
     upload: crate::core::UploadConfig,
     #[serde(default)]
     extdisco: crate::core::ExtDiscoConfig,
+    #[serde(default)]
+    archive: crate::core::ArchiveConfig,
+    #[serde(default)]
+    push: crate::core::PushConfig,
+    #[serde(default)]
+    pep: crate::core::PepConfig,
 }
 
 impl XmppdConfig {
@@ -267,6 +273,9 @@ impl XmppdConfig {
             timeouts: raw.timeouts,
             upload: Box::new(raw.upload),
             extdisco: Box::new(read_secret_file(path, raw.extdisco)?),
+            archive: raw.archive,
+            push: raw.push,
+            pep: raw.pep,
         };
         let config = Self {
             log: raw.log,

@@ -31,6 +31,12 @@ pub enum Entity {
     XmppPrivateData,
     /// A JID on an XMPP user's block list.
     XmppBlockedJid,
+    /// A message in an XMPP user's archive (XEP-0313).
+    XmppArchivedMessage,
+    /// An XMPP push registration (XEP-0357).
+    XmppPushRegistration,
+    /// An XMPP PEP node (XEP-0163).
+    XmppPepNode,
 }
 
 impl fmt::Display for Entity {
@@ -48,6 +54,9 @@ impl fmt::Display for Entity {
             Entity::XmppOfflineMessage => "XMPP offline message",
             Entity::XmppPrivateData => "XMPP private XML document",
             Entity::XmppBlockedJid => "XMPP blocked JID",
+            Entity::XmppArchivedMessage => "XMPP archived message",
+            Entity::XmppPushRegistration => "XMPP push registration",
+            Entity::XmppPepNode => "XMPP PEP node",
         })
     }
 }

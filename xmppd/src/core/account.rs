@@ -33,6 +33,10 @@ pub(crate) struct Loaded {
     /// Offline messages handed to a session and not yet deleted, so that
     /// a second session does not get them too.
     pub(crate) offline_claimed: HashSet<u64>,
+    /// Push registrations (XEP-0357).
+    pub(crate) push: Vec<super::storage::PushRegistration>,
+    /// PEP node configurations (XEP-0163).
+    pub(crate) pep_nodes: Vec<super::storage::PepNodeConfig>,
 }
 
 impl From<AccountData> for Loaded {
@@ -48,6 +52,8 @@ impl From<AccountData> for Loaded {
             offline_count: d.offline_count,
             avatar_hash: d.avatar_hash,
             offline_claimed: HashSet::new(),
+            push: d.push,
+            pep_nodes: d.pep_nodes,
         }
     }
 }

@@ -69,6 +69,12 @@ pub struct CoreConfig {
     pub upload: Box<super::upload::UploadConfig>,
     /// XEP-0215 external services (STUN/TURN) and their credentials.
     pub extdisco: Box<super::features::extdisco::ExtDiscoConfig>,
+    /// `archive:`: the message archive (XEP-0313).
+    pub archive: super::features::mam::ArchiveConfig,
+    /// `push:`: push notifications (XEP-0357).
+    pub push: super::features::push::PushConfig,
+    /// `pep:`: personal eventing (XEP-0163).
+    pub pep: super::pep::PepConfig,
 }
 
 impl Default for CoreConfig {
@@ -84,6 +90,9 @@ impl Default for CoreConfig {
             timeouts: TimeoutConfig::default(),
             upload: Box::default(),
             extdisco: Box::default(),
+            archive: Default::default(),
+            push: Default::default(),
+            pep: Default::default(),
         }
     }
 }

@@ -5,8 +5,11 @@
 use rtc_xmlstream::{ns, Element};
 
 use super::error::{StanzaCondition, StanzaError};
-use super::features::{blocking, carbons, disco, extdisco, ping, private, time, vcard, version};
+use super::features::{
+    blocking, carbons, disco, extdisco, mam, ping, private, push, time, vcard, version,
+};
 use super::jid::Jid;
+use super::pep;
 use super::roster::NS_ROSTER;
 use super::server::Server;
 use super::session::negotiation::NS_SESSION;
@@ -67,6 +70,9 @@ impl Server {
             (NS_ROSTER, "query") => self.roster_iq(sid, e, get, origin),
             (vcard::NS, "vCard") => self.vcard_own(sid, e, get, origin),
             (private::NS, "query") => self.private_iq(sid, e, get, origin),
+            (mam::NS, "query") => self.mam_iq(sid, e, get),
+            (pep::NS_PUBSUB | pep::NS_OWNER, "pubsub") => self.pep_own_iq(sid, e, get, origin),
+            (push::NS, "enable" | "disable") if !get => self.push_iq(sid, e, origin),
             (blocking::NS, _) => self.blocking_iq(sid, e, get, origin),
             (carbons::NS, "enable" | "disable") if !get => {
                 let on = p.name() == "enable";
@@ -79,7 +85,7 @@ impl Server {
                 self.deliver(sid, stanza::iq_result(&e))
             }
             (disco::NS_INFO, "query") if get => {
-                let info = disco::account_info(p.attribute("node"));
+                let info = disco::account_info(p.attribute("node"), &self.account_features());
                 self.deliver(sid, stanza::iq_result_with(&e, info));
             }
             (disco::NS_ITEMS, "query") if get => {
@@ -118,8 +124,9 @@ impl Server {
         };
         match (p.ns(), p.name()) {
             (vcard::NS, "vCard") if get => self.vcard_other(e, to),
+            (pep::NS_PUBSUB, "pubsub") if get && self.config.pep.enabled => self.pep_other_iq(e, to),
             (disco::NS_INFO, "query") if get => {
-                let info = disco::account_info(p.attribute("node"));
+                let info = disco::account_info(p.attribute("node"), &self.account_features());
                 self.route_to_attr(stanza::iq_result_with(&e, info));
             }
             (disco::NS_ITEMS, "query") if get => {
@@ -136,6 +143,9 @@ impl Server {
 
     /// An IQ addressed to a hosted domain (RFC 6120 §10.3.3).
     pub(crate) fn iq_for_server(&mut self, e: Element, _to: Jid, _origin: Option<Origin>) {
+        if self.pep_caps_answer(&e) {
+            return;
+        }
         if !IqType::of(&e).is_some_and(IqType::is_request) {
             return; // answers to server pings
         }

@@ -35,6 +35,7 @@ impl Server {
         if self.blocks(&own, &to) {
             return self.reply_error_to(sid, &e, blocking::blocked_error());
         }
+        self.mam_outgoing(&own, &e, &to);
         self.carbons_sent(sid, &e);
         self.route(e, to, origin);
     }
@@ -42,11 +43,15 @@ impl Server {
     /// A message for a loaded local account (RFC 6121 §8.5.2, §8.5.3).
     pub(crate) fn message_inbound(&mut self, e: Element, to: Jid, origin: Option<Origin>) {
         let kind = MessageType::of(&e);
+        let e = self.mam_incoming(e, &to);
         let bare = to.bare();
         if !to.is_bare() {
             if let Some(sid) = self.session_by_jid(&to) {
                 // §8.5.3.1: the resource exists; deliver whatever the type.
                 self.carbons_received(&bare, &[sid], &e);
+                if self.push_wanted_for(sid) {
+                    self.push_notify(&bare, &e);
+                }
                 return self.deliver(sid, e);
             }
             // §8.5.3.2.1: no such resource.
@@ -83,6 +88,11 @@ impl Server {
                 candidates.iter().map(|c| c.0).collect()
             }
         };
+        if matches!(kind, MessageType::Normal | MessageType::Chat)
+            && targets.iter().any(|s| self.push_wanted_for(*s))
+        {
+            self.push_notify(&bare, &e);
+        }
         for sid in targets {
             self.deliver(sid, e.clone());
         }

@@ -93,6 +93,7 @@ pub mod jid;
 mod message;
 mod offline;
 mod pending;
+mod pep;
 mod presence;
 mod roster;
 mod router;
@@ -102,6 +103,7 @@ mod session;
 mod sm;
 mod stanza;
 pub mod storage;
+mod storage_archive;
 pub mod types;
 pub mod upload;
 
@@ -114,7 +116,11 @@ pub use jid::{Jid, JidError};
 pub use scram::{ScramHash, ScramKeys};
 pub use server::Server;
 pub use storage::{
-    decode_element, encode_element, AccountData, OfflineMessage, RosterItem, StorageAnswer,
-    StorageError, StorageRequest, StoredCredentials, Subscription,
+    decode_element, encode_element, AccessModel, AccountData, ArchivePage, ArchiveQuery,
+    ArchivedMessage, OfflineMessage, PepItem, PepNodeConfig, PushRegistration, RosterItem, StorageAnswer, StorageError, StorageRequest,
+    StoredCredentials, Subscription,
 };
+pub use features::mam::ArchiveConfig;
+pub use features::push::PushConfig;
+pub use pep::PepConfig;
 pub use types::{ConnId, Event, Listener, Output, Refused, RequestId, TlsInfo, Transmit};

@@ -37,6 +37,7 @@ impl Server {
                     .attr("stamp", stamp),
             );
         }
+        self.push_notify(user, &original);
         let request = StorageRequest::StoreOffline {
             user: user.clone(),
             message: e,

@@ -56,6 +56,25 @@ pub(crate) enum Pending {
         /// Returned when nothing is stored.
         empty: Element,
     },
+    /// An archive query (XEP-0313).
+    Archive {
+        reply: IqReply,
+        queryid: Option<String>,
+    },
+    /// An archive expiry step.
+    ArchiveExpiry { batch: u32 },
+    /// PEP items for an IQ (XEP-0163).
+    PepItems {
+        reply: IqReply,
+        node: String,
+        wanted: Vec<String>,
+    },
+    /// The last PEP item of a node for a resource.
+    PepLast {
+        sid: SessionId,
+        owner: Jid,
+        node: String,
+    },
 }
 
 impl Server {
@@ -103,6 +122,10 @@ impl Server {
                 };
                 self.offline_loaded(sid, messages);
             }
+            Pending::Archive { reply, queryid } => self.mam_results(reply, queryid, result),
+            Pending::ArchiveExpiry { batch } => self.mam_expired(batch, result),
+            Pending::PepItems { reply, node, wanted } => self.pep_items_loaded(reply, node, wanted, result),
+            Pending::PepLast { sid, owner, node } => self.pep_last_loaded(sid, owner, node, result),
             Pending::Element {
                 reply,
                 wrapper,

@@ -27,6 +27,8 @@ use super::types::{ConnId, Event, Output, RequestId, SessionId, Transmit};
 pub(crate) enum TimerKey {
     Conn(ConnId),
     Session(SessionId),
+    /// The next message-archive expiry step (XEP-0313).
+    ArchiveExpiry,
 }
 
 /// The sans-IO XMPP server core. See the [module docs](super) for the run loop.
@@ -55,6 +57,8 @@ pub struct Server {
     pub(crate) next_id: u64,
     /// XEP-0115 verification string of the server's disco#info.
     pub(crate) caps_ver: String,
+    /// Clients' entity capabilities, for PEP (XEP-0115).
+    pub(crate) caps: super::pep::caps::CapsState,
 }
 
 impl Server {
@@ -76,7 +80,7 @@ impl Server {
         let l = &config.limits;
         let auth_failures = KeyedLimiter::new(l.auth_failures, l.max_tracked_sources);
         let conn_rate = KeyedLimiter::new(l.connection_rate, l.max_tracked_sources);
-        Self {
+        let mut server = Self {
             hosts: enabled(hosts),
             rng,
             clock: WallClock::new(now, unix_now),
@@ -95,8 +99,12 @@ impl Server {
             per_ip: HashMap::new(),
             next_id: 1,
             caps_ver: disco::caps_ver(config.advertise_version),
+            caps: Default::default(),
             config,
-        }
+        };
+        let first = Duration::from_secs(server.config.archive.expiry_interval_seconds.max(1));
+        server.mam_arm_expiry(first);
+        server
     }
 
     /// Apply a reloaded configuration (SIGHUP). Existing connections keep
@@ -172,6 +180,7 @@ impl Server {
             match key {
                 TimerKey::Conn(c) => self.conn_timeout(c),
                 TimerKey::Session(s) => self.session_timeout(s),
+                TimerKey::ArchiveExpiry => self.mam_expire(),
             }
         }
         self.auth_failures.purge_idle(now);

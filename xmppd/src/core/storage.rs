@@ -10,6 +10,9 @@ use rtc_xmlstream::{Element, Event as XmlEvent, Limits, StreamReader};
 
 use super::jid::Jid;
 use super::scram::{ScramHash, ScramKeys};
+pub use super::storage_archive::{
+    AccessModel, ArchivePage, ArchiveQuery, ArchivedMessage, PepItem, PepNodeConfig, PushRegistration,
+};
 
 /// An account's SCRAM credentials, one set per hash (either may be missing).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -150,6 +153,10 @@ pub struct AccountData {
     /// SHA-1 of the vCard photo, hex (XEP-0153), as given in the last
     /// [`StorageRequest::SaveVcard`].
     pub avatar_hash: Option<String>,
+    /// Push registrations (XEP-0357).
+    pub push: Vec<PushRegistration>,
+    /// PEP nodes (XEP-0163).
+    pub pep_nodes: Vec<PepNodeConfig>,
 }
 
 /// A stored offline message with its storage key.
@@ -251,6 +258,132 @@ pub enum StorageRequest {
         /// The complete new list.
         list: Vec<Jid>,
     },
+    /// Archive a message (XEP-0313), dropping the account's oldest beyond
+    /// `max_messages`. Answer `Done` once durable.
+    ArchiveMessage {
+        /// The account whose archive this is.
+        user: Jid,
+        /// Archive id (the XEP-0359 stanza-id).
+        id: String,
+        /// Bare JID of the other party.
+        with: Jid,
+        /// Unix seconds.
+        stored_at: u64,
+        /// The message.
+        message: Box<Element>,
+        /// Per-account cap.
+        max_messages: u32,
+    },
+    /// Answer with [`StorageAnswer::Archive`], or [`StorageAnswer::NotFound`]
+    /// when a paging id is not in the archive.
+    QueryArchive {
+        /// The account.
+        user: Jid,
+        /// Filters and paging.
+        query: Box<ArchiveQuery>,
+    },
+    /// Delete at most `batch` messages of any account archived before
+    /// `before` (Unix seconds). Answer [`StorageAnswer::Expired`].
+    ExpireArchive {
+        /// Cutoff, Unix seconds.
+        before: u64,
+        /// Most rows deleted by this request.
+        batch: u32,
+    },
+    /// Add or update a push registration (XEP-0357 §5). Answer `Done`.
+    SavePush {
+        /// The account.
+        user: Jid,
+        /// The registration.
+        registration: Box<PushRegistration>,
+        /// Most registrations per account.
+        max: u32,
+    },
+    /// Remove push registrations for `service` (one node or all). Answer `Done`.
+    RemovePush {
+        /// The account.
+        user: Jid,
+        /// The app server.
+        service: Jid,
+        /// One node, or `None` for all of the service's.
+        node: Option<String>,
+    },
+    /// Create or reconfigure a PEP node. Answer `Done`.
+    PepConfigure {
+        /// The owner.
+        user: Jid,
+        /// The configuration.
+        config: Box<PepNodeConfig>,
+        /// Most nodes per account.
+        max_nodes: u32,
+    },
+    /// Store an item as the node's newest. Answer `Done`.
+    PepPublish {
+        /// The owner.
+        user: Jid,
+        /// The node.
+        node: String,
+        /// The item.
+        item: Box<PepItem>,
+        /// Items kept.
+        max_items: u32,
+    },
+    /// Answer with [`StorageAnswer::PepItems`]: the newest `max`, oldest first.
+    PepItems {
+        /// The owner.
+        user: Jid,
+        /// The node.
+        node: String,
+        /// Most items returned.
+        max: u32,
+    },
+    /// Delete an item. Answer `Done`.
+    PepRetract {
+        /// The owner.
+        user: Jid,
+        /// The node.
+        node: String,
+        /// The item id.
+        id: String,
+    },
+    /// Delete a node and its items. Answer `Done`.
+    PepDeleteNode {
+        /// The owner.
+        user: Jid,
+        /// The node.
+        node: String,
+    },
+}
+
+impl StorageRequest {
+    /// The account the request is about; `None` for maintenance spanning
+    /// all accounts ([`StorageRequest::ExpireArchive`]).
+    pub fn user(&self) -> Option<&Jid> {
+        match self {
+            Self::LoadCredentials { user }
+            | Self::LoadAccount { user }
+            | Self::SaveRosterItem { user, .. }
+            | Self::RemoveRosterItem { user, .. }
+            | Self::StoreOffline { user, .. }
+            | Self::LoadOffline { user }
+            | Self::DeleteOffline { user, .. }
+            | Self::LoadVcard { user }
+            | Self::SaveVcard { user, .. }
+            | Self::LoadPrivate { user, .. }
+            | Self::SavePrivate { user, .. }
+            | Self::SaveBlocklist { user, .. }
+            | Self::ArchiveMessage { user, .. }
+            | Self::QueryArchive { user, .. }
+            | Self::SavePush { user, .. }
+            | Self::RemovePush { user, .. }
+            | Self::PepConfigure { user, .. }
+            | Self::PepPublish { user, .. }
+            | Self::PepItems { user, .. }
+            | Self::PepRetract { user, .. }
+            | Self::PepDeleteNode { user, .. } => Some(user),
+            Self::ExpireArchive { .. } => None,
+        }
+    }
 }
 
 /// The shell's answer to a [`StorageRequest`].
@@ -267,6 +400,14 @@ pub enum StorageAnswer {
     Element(Option<Element>),
     /// For every write.
     Done,
+    /// For `QueryArchive`.
+    Archive(ArchivePage),
+    /// For `QueryArchive`: a paging id is not in the archive.
+    NotFound,
+    /// For `ExpireArchive`: how many messages were deleted.
+    Expired(u64),
+    /// For `PepItems`.
+    PepItems(Vec<PepItem>),
 }
 
 /// The storage could not perform the request.

@@ -18,8 +18,9 @@ use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 
 use crate::core::{
-    decode_element, encode_element, AccountData, Jid, OfflineMessage, RequestId, RosterItem, ScramKeys,
-    StorageAnswer, StorageError, StorageRequest, StoredCredentials, Subscription,
+    decode_element, encode_element, AccessModel, AccountData, ArchivePage, PepItem, PepNodeConfig, ArchiveQuery, ArchivedMessage, Jid,
+    OfflineMessage, PushRegistration, RequestId, RosterItem, ScramKeys, StorageAnswer, StorageError,
+    StorageRequest, StoredCredentials, Subscription,
 };
 
 use super::driver::ToCore;
@@ -41,6 +42,11 @@ pub(crate) struct Quotas {
     pub roster: u32,
     pub blocklist: u32,
     pub private: u32,
+}
+
+/// Whom a request's errors are logged for.
+fn user_of(r: &StorageRequest) -> String {
+    r.user().map_or_else(|| "(all accounts)".to_owned(), ToString::to_string)
 }
 
 /// The handle the core task uses to submit requests.
@@ -78,7 +84,7 @@ impl Storage {
     /// Queue a request behind earlier ones for the same account.
     pub(crate) fn submit(&self, id: RequestId, request: StorageRequest) {
         let mut h = DefaultHasher::new();
-        user_of(&request).hash(&mut h);
+        request.user().hash(&mut h);
         let shard = usize::try_from(h.finish() % SHARDS as u64).unwrap_or(0);
         if let Some(tx) = self.shards.get(shard) {
             self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -91,23 +97,6 @@ impl Storage {
     /// Requests submitted and not yet answered.
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
-    }
-}
-
-fn user_of(r: &StorageRequest) -> &Jid {
-    match r {
-        StorageRequest::LoadCredentials { user }
-        | StorageRequest::LoadAccount { user }
-        | StorageRequest::SaveRosterItem { user, .. }
-        | StorageRequest::RemoveRosterItem { user, .. }
-        | StorageRequest::StoreOffline { user, .. }
-        | StorageRequest::LoadOffline { user }
-        | StorageRequest::DeleteOffline { user, .. }
-        | StorageRequest::LoadVcard { user }
-        | StorageRequest::SaveVcard { user, .. }
-        | StorageRequest::LoadPrivate { user, .. }
-        | StorageRequest::SavePrivate { user, .. }
-        | StorageRequest::SaveBlocklist { user, .. } => user,
     }
 }
 
@@ -147,7 +136,11 @@ fn xml(e: &rtc_xmlstream::Element) -> Result<String, Failure> {
 
 async fn run(store: &XmppStore, q: Quotas, request: &StorageRequest) -> Result<StorageAnswer, Failure> {
     use StorageRequest as R;
-    let (host, name) = split(user_of(request))?;
+    if let R::ExpireArchive { before, batch } = request {
+        let before = i64::try_from(*before).unwrap_or(i64::MAX);
+        return Ok(StorageAnswer::Expired(store.archive_expire(before, *batch).await?));
+    }
+    let (host, name) = split(request.user().ok_or(Failure::NotAccount)?)?;
     Ok(match request {
         R::LoadCredentials { .. } => StorageAnswer::Credentials(store.credentials(host, name).await?.map(credentials)),
         R::LoadAccount { .. } => StorageAnswer::Account(load_account(store, host, name).await?),
@@ -216,7 +209,100 @@ async fn run(store: &XmppStore, q: Quotas, request: &StorageRequest) -> Result<S
             }
             StorageAnswer::Done
         }
+        R::ArchiveMessage { id, with, stored_at, message, max_messages, .. } => {
+            let stanza = xml(message)?;
+            let with = with.to_string();
+            let entry = db::ArchiveEntry {
+                archive_id: id,
+                with: &with,
+                stored_at: i64::try_from(*stored_at).unwrap_or(i64::MAX),
+                stanza: &stanza,
+            };
+            store.archive_append(host, name, &entry, *max_messages).await?;
+            StorageAnswer::Done
+        }
+        R::QueryArchive { query, .. } => match archive_query(store, host, name, query).await {
+            Err(Failure::Db(rtc_userdb::Error::NotFound(db::Entity::XmppArchivedMessage))) => StorageAnswer::NotFound,
+            other => other?,
+        },
+        R::SavePush { registration, max, .. } => {
+            let reg = db::PushRegistration {
+                service: registration.service.to_string(),
+                node: registration.node.clone(),
+                options: registration.options.as_ref().map(xml).transpose()?,
+            };
+            store.push_register(host, name, &reg, *max).await?;
+            StorageAnswer::Done
+        }
+        R::RemovePush { service, node, .. } => {
+            store.push_unregister(host, name, &service.to_string(), node.as_deref()).await?;
+            StorageAnswer::Done
+        }
+        R::PepConfigure { config, max_nodes, .. } => {
+            let node = db::PepNode {
+                node: config.node.clone(),
+                access_model: config.access.as_str().to_owned(),
+                max_items: config.max_items,
+                persist: config.persist,
+            };
+            store.pep_configure(host, name, &node, *max_nodes).await?;
+            StorageAnswer::Done
+        }
+        R::PepPublish { node, item, max_items, .. } => {
+            let item = db::PepItem { id: item.id.clone(), payload: xml(&item.payload)? };
+            store.pep_publish(host, name, node, &item, *max_items).await?;
+            StorageAnswer::Done
+        }
+        R::PepItems { node, max, .. } => {
+            let mut out = Vec::new();
+            for i in store.pep_items(host, name, node, *max).await? {
+                match decode_element(i.payload.as_bytes()) {
+                    Ok(payload) => out.push(PepItem { id: i.id, payload }),
+                    Err(e) => tracing::warn!(%host, "skipping unreadable PEP item {}: {e}", i.id),
+                }
+            }
+            StorageAnswer::PepItems(out)
+        }
+        R::PepRetract { node, id, .. } => {
+            store.pep_retract(host, name, node, id).await?;
+            StorageAnswer::Done
+        }
+        R::PepDeleteNode { node, .. } => {
+            store.pep_delete_node(host, name, node).await?;
+            StorageAnswer::Done
+        }
+        R::ExpireArchive { .. } => StorageAnswer::Done,
     })
+}
+
+async fn archive_query(store: &XmppStore, host: &str, name: &str, q: &ArchiveQuery) -> Result<StorageAnswer, Failure> {
+    let secs = |s: Option<u64>| s.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+    let query = db::ArchiveQuery {
+        with: q.with.as_ref().map(ToString::to_string),
+        start: secs(q.start),
+        end: secs(q.end),
+        after: q.after.clone(),
+        before: q.before.clone(),
+        last_page: q.last_page,
+        max: q.max,
+    };
+    let page = store.archive_query(host, name, &query).await?;
+    let mut messages = Vec::with_capacity(page.messages.len());
+    for m in page.messages {
+        match decode_element(m.stanza.as_bytes()) {
+            Ok(message) => messages.push(ArchivedMessage {
+                id: m.archive_id,
+                stored_at: u64::try_from(m.stored_at).unwrap_or(0),
+                message,
+            }),
+            Err(e) => tracing::warn!(%host, "skipping unreadable archived message {}: {e}", m.archive_id),
+        }
+    }
+    Ok(StorageAnswer::Archive(ArchivePage {
+        messages,
+        count: page.count,
+        complete: page.complete,
+    }))
 }
 
 async fn remove_item(store: &XmppStore, host: &str, name: &str, jid: &str) -> Result<(), Failure> {
@@ -264,12 +350,37 @@ async fn load_account(store: &XmppStore, host: &str, name: &str) -> Result<Optio
         Some(v) => decode_element(v.as_bytes()).ok().as_ref().and_then(avatar_hash),
         None => None,
     };
+    let push = store
+        .push_registrations(host, name)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            Some(PushRegistration {
+                service: Jid::parse(&r.service).ok()?,
+                node: r.node,
+                options: r.options.and_then(|o| decode_element(o.as_bytes()).ok()),
+            })
+        })
+        .collect();
+    let pep_nodes = store
+        .pep_nodes(host, name)
+        .await?
+        .into_iter()
+        .map(|n| PepNodeConfig {
+            node: n.node,
+            access: AccessModel::parse(&n.access_model).unwrap_or(AccessModel::Whitelist),
+            max_items: n.max_items,
+            persist: n.persist,
+        })
+        .collect();
     Ok(Some(AccountData {
         roster: items,
         roster_version: roster.version,
         blocklist,
         offline_count,
         avatar_hash,
+        push,
+        pep_nodes,
     }))
 }
 

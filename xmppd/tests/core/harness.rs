@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rtc_xmlstream::{Element, Event as XmlEvent, Limits, StreamReader};
 use xmppd::core::{
-    AccountData, ConnId, CoreConfig, Event, Jid, Listener, OfflineMessage, Output, RequestId,
+    AccountData, ArchivePage, ArchivedMessage, PepItem, PepNodeConfig, PushRegistration, ConnId, CoreConfig, Event, Jid, Listener, OfflineMessage, Output, RequestId,
     RosterItem, Server, StorageAnswer, StorageError, StorageRequest, StoredCredentials, TlsInfo,
     VirtualHost,
 };
@@ -44,6 +44,10 @@ pub struct Record {
     pub vcard: Option<Element>,
     pub avatar: Option<String>,
     pub private: HashMap<(String, String), Element>,
+    /// Message archive: (row, id, with, stored_at, message).
+    pub archive: Vec<(u64, String, Jid, u64, Element)>,
+    pub push: Vec<PushRegistration>,
+    pub pep: BTreeMap<String, (PepNodeConfig, Vec<PepItem>)>,
 }
 
 /// The shell's storage, in memory.
@@ -73,7 +77,7 @@ impl Store {
         use StorageRequest as R;
         let is_write = !matches!(
             req,
-            R::LoadCredentials { .. } | R::LoadAccount { .. } | R::LoadOffline { .. } | R::LoadVcard { .. } | R::LoadPrivate { .. }
+            R::LoadCredentials { .. } | R::LoadAccount { .. } | R::LoadOffline { .. } | R::LoadVcard { .. } | R::LoadPrivate { .. } | R::QueryArchive { .. } | R::PepItems { .. }
         );
         if is_write && self.fail_writes {
             return Err(StorageError::Unavailable);
@@ -86,6 +90,8 @@ impl Store {
                 blocklist: r.blocklist.clone(),
                 offline_count: r.offline.len() as u32,
                 avatar_hash: r.avatar.clone(),
+                push: r.push.clone(),
+                pep_nodes: r.pep.values().map(|(c, _)| c.clone()).collect(),
             })),
             R::SaveRosterItem { user, item, version } => {
                 let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
@@ -135,6 +141,115 @@ impl Store {
             R::SaveBlocklist { user, list } => {
                 let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
                 r.blocklist = list;
+                StorageAnswer::Done
+            }
+            R::ArchiveMessage { user, id, with, stored_at, message, max_messages } => {
+                self.next_key += 1;
+                let row = self.next_key;
+                let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
+                r.archive.push((row, id, with, stored_at, *message));
+                while r.archive.len() > max_messages as usize {
+                    r.archive.remove(0);
+                }
+                StorageAnswer::Done
+            }
+            R::QueryArchive { user, query } => {
+                let Some(r) = self.accounts.get(&user) else {
+                    return Ok(StorageAnswer::Archive(ArchivePage::default()));
+                };
+                let row_of = |id: &str| r.archive.iter().find(|m| m.1 == id).map(|m| m.0);
+                let lo = match &query.after {
+                    Some(id) => match row_of(id) { Some(x) => x, None => return Ok(StorageAnswer::NotFound) },
+                    None => 0,
+                };
+                let hi = match &query.before {
+                    Some(id) => match row_of(id) { Some(x) => x, None => return Ok(StorageAnswer::NotFound) },
+                    None => u64::MAX,
+                };
+                let matching: Vec<_> = r
+                    .archive
+                    .iter()
+                    .filter(|m| query.with.as_ref().is_none_or(|w| &m.2 == w))
+                    .filter(|m| query.start.is_none_or(|s| m.3 >= s) && query.end.is_none_or(|e| m.3 <= e))
+                    .collect();
+                let mut window: Vec<_> = matching.iter().filter(|m| m.0 > lo && m.0 < hi).collect();
+                let max = query.max as usize;
+                let complete = window.len() <= max;
+                if query.before.is_some() || query.last_page {
+                    window = window.split_off(window.len().saturating_sub(max));
+                } else {
+                    window.truncate(max);
+                }
+                StorageAnswer::Archive(ArchivePage {
+                    messages: window
+                        .iter()
+                        .map(|m| ArchivedMessage { id: m.1.clone(), stored_at: m.3, message: m.4.clone() })
+                        .collect(),
+                    count: matching.len() as u64,
+                    complete,
+                })
+            }
+            R::ExpireArchive { before, batch } => {
+                let mut n = 0u64;
+                for r in self.accounts.values_mut() {
+                    while n < u64::from(batch) {
+                        match r.archive.iter().position(|m| m.3 < before) {
+                            Some(i) => {
+                                r.archive.remove(i);
+                                n += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                StorageAnswer::Expired(n)
+            }
+            R::SavePush { user, registration, .. } => {
+                let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
+                r.push.retain(|p| p.service != registration.service || p.node != registration.node);
+                r.push.push(*registration);
+                StorageAnswer::Done
+            }
+            R::RemovePush { user, service, node } => {
+                let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
+                r.push.retain(|p| p.service != service || node.as_ref().is_some_and(|n| &p.node != n));
+                StorageAnswer::Done
+            }
+            R::PepConfigure { user, config, .. } => {
+                let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
+                let entry = r.pep.entry(config.node.clone()).or_insert_with(|| ((*config).clone(), Vec::new()));
+                entry.0 = *config;
+                let keep = if entry.0.persist { entry.0.max_items as usize } else { 0 };
+                let n = entry.1.len();
+                entry.1.drain(..n.saturating_sub(keep));
+                StorageAnswer::Done
+            }
+            R::PepPublish { user, node, item, max_items } => {
+                let r = self.accounts.get_mut(&user).ok_or(StorageError::Unavailable)?;
+                let entry = r.pep.get_mut(&node).ok_or(StorageError::Unavailable)?;
+                entry.1.retain(|i| i.id != item.id);
+                entry.1.push(*item);
+                let n = entry.1.len();
+                entry.1.drain(..n.saturating_sub(max_items as usize));
+                StorageAnswer::Done
+            }
+            R::PepItems { user, node, max } => StorageAnswer::PepItems(
+                self.accounts
+                    .get(&user)
+                    .and_then(|r| r.pep.get(&node))
+                    .map(|(_, items)| items[items.len().saturating_sub(max as usize)..].to_vec())
+                    .unwrap_or_default(),
+            ),
+            R::PepRetract { user, node, id } => {
+                if let Some((_, items)) = self.accounts.get_mut(&user).and_then(|r| r.pep.get_mut(&node)) {
+                    items.retain(|i| i.id != id);
+                }
+                StorageAnswer::Done
+            }
+            R::PepDeleteNode { user, node } => {
+                if let Some(r) = self.accounts.get_mut(&user) {
+                    r.pep.remove(&node);
+                }
                 StorageAnswer::Done
             }
             _ => return Err(StorageError::Unavailable),

@@ -6,7 +6,9 @@
 //! iterations, sha1_*/sha256_* stored and server keys, roster_version)`
 //! and, keyed by (host, username) and deleted with the account,
 //! `xmpp_roster`, `xmpp_offline`, `xmpp_vcard`, `xmpp_private` and
-//! `xmpp_blocklist`.
+//! `xmpp_blocklist`; schema 4 (`archive.rs`) adds the message archive
+//! `xmpp_archive` and push registrations `xmpp_push`, schema 5 (`pep.rs`)
+//! PEP nodes and items `xmpp_pep_node` and `xmpp_pep_item`.
 //!
 //! Hosts, usernames and JIDs compare as exact bytes: `xmppd` applies the
 //! RFC 7622 preparation (e.g. lowercasing the localpart) before calling
@@ -18,6 +20,8 @@
 //! transaction that first locks the account row, so two `xmppd` nodes
 //! sharing a MySQL server cannot interleave them.
 
+mod archive;
+mod pep;
 mod roster;
 mod schema;
 mod storage;
@@ -33,7 +37,14 @@ use crate::error::{Entity, Error, Result};
 use crate::sql::{check_name, check_password, expect_some_rows, unix_now, Exec, Sql, Value};
 
 pub use roster::{Roster, RosterItem, Subscription};
+pub(crate) use archive::XMPP_4_ARCHIVE_PUSH;
+pub(crate) use pep::XMPP_5_PEP;
+pub use pep::{PepItem, PepNode, MAX_PEP_NAME_LEN};
 pub(crate) use schema::XMPP_3_ACCOUNTS;
+pub use archive::{
+    ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
+    MAX_ARCHIVE_PAGE,
+};
 pub use storage::{OfflineMessage, MAX_XML_LEN};
 
 /// Bytes of random salt per account.

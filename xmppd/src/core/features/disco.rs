@@ -88,17 +88,43 @@ pub(crate) fn server_info(
 
 /// disco#info of an account, answered by the server (XEP-0030 §3.1,
 /// `account/registered`).
-pub(crate) fn account_info(node: Option<&str>) -> Element {
+pub(crate) fn account_info(node: Option<&str>, extra: &[&str]) -> Element {
     let mut q = Element::new("query", NS_INFO);
     if let Some(n) = node {
         q.set_attr("node", n);
     }
-    q.child(
-        Element::new("identity", NS_INFO)
-            .attr("category", "account")
-            .attr("type", "registered"),
-    )
-    .child(Element::new("feature", NS_INFO).attr("var", NS_INFO))
+    let mut q = q
+        .child(
+            Element::new("identity", NS_INFO)
+                .attr("category", "account")
+                .attr("type", "registered"),
+        )
+        .child(Element::new("feature", NS_INFO).attr("var", NS_INFO));
+    if extra.contains(&"http://jabber.org/protocol/pubsub#publish") {
+        // XEP-0163 §1: the account is a PEP service.
+        q.push_child(Element::new("identity", NS_INFO).attr("category", "pubsub").attr("type", "pep"));
+    }
+    for f in extra {
+        q.push_child(Element::new("feature", NS_INFO).attr("var", *f));
+    }
+    q
+}
+
+impl crate::core::server::Server {
+    /// Features of accounts' bare JIDs (XEP-0313 §6.1, XEP-0357 §4).
+    pub(crate) fn account_features(&self) -> Vec<&'static str> {
+        let mut f = Vec::new();
+        if self.config.archive.enabled {
+            f.push(super::mam::NS);
+        }
+        if self.config.push.enabled {
+            f.push(super::push::NS);
+        }
+        if self.config.pep.enabled {
+            f.extend(crate::core::pep::FEATURES);
+        }
+        f
+    }
 }
 
 /// An empty disco#items answer, echoing the node.

@@ -54,6 +54,7 @@ impl Server {
         if let Some(a) = self.account_mut(&user) {
             a.avatar_hash = avatar_hash.clone();
         }
+        self.pep_avatar_from_vcard(&user, &vcard);
         let request = StorageRequest::SaveVcard {
             user: user.clone(),
             vcard,

@@ -28,7 +28,13 @@ impl Server {
             return self.reply_error_to(sid, &e, StanzaError::new(StanzaCondition::BadRequest));
         };
         match (to, kind) {
-            (None, PresenceType::Available) => self.presence_available(sid, e),
+            (None, PresenceType::Available) => {
+                let caps = e.find_child("c", crate::core::features::disco::NS_CAPS).cloned();
+                self.presence_available(sid, e);
+                if let Some(c) = caps {
+                    self.pep_caps_presence(sid, &c);
+                }
+            }
             (None, PresenceType::Unavailable) => self.presence_unavailable(sid, Some(e)),
             (None, _) => {}
             (Some(to), k) if k.is_subscription() => self.subscription_outbound(sid, e, to, k, origin),
