@@ -50,9 +50,10 @@ pub enum ListenerKind {
     C2s,
     /// Clients, TLS from the first byte with ALPN `xmpp-client` (XEP-0368).
     C2sTls,
-    /// Servers (RFC 6120). Federation is not implemented yet: streams are
-    /// answered with a `<policy-violation/>` stream error and closed.
+    /// Servers (RFC 6120), plain TCP upgraded with STARTTLS; see `s2s:`.
     S2s,
+    /// Servers, TLS from the first byte with ALPN `xmpp-server` (XEP-0368).
+    S2sTls,
 }
 
 impl ListenerKind {
@@ -60,7 +61,7 @@ impl ListenerKind {
     pub fn proto(self) -> Proto {
         match self {
             Self::C2s | Self::S2s => Proto::Tcp,
-            Self::C2sTls => Proto::Tls,
+            Self::C2sTls | Self::S2sTls => Proto::Tls,
         }
     }
 
@@ -70,6 +71,7 @@ impl ListenerKind {
             Self::C2s => "c2s",
             Self::C2sTls => "c2s-tls",
             Self::S2s => "s2s",
+            Self::S2sTls => "s2s-tls",
         }
     }
 }
@@ -175,6 +177,8 @@ struct RawConfig {
     limits: LimitsConfig,
     #[serde(default)]
     timeouts: TimeoutConfig,
+    #[serde(default)]
+    s2s: crate::core::S2sConfig,
 }
 
 impl XmppdConfig {
@@ -246,6 +250,7 @@ impl XmppdConfig {
             stream: raw.stream.unwrap_or_default(),
             limits: raw.limits,
             timeouts: raw.timeouts,
+            s2s: raw.s2s,
         };
         let config = Self {
             log: raw.log,

@@ -65,6 +65,8 @@ pub struct CoreConfig {
     pub limits: LimitsConfig,
     /// Timers.
     pub timeouts: TimeoutConfig,
+    /// Federation (server-to-server).
+    pub s2s: super::s2s::config::S2sConfig,
 }
 
 impl Default for CoreConfig {
@@ -78,6 +80,7 @@ impl Default for CoreConfig {
             stream: rtc_xmlstream::Limits::default(),
             limits: LimitsConfig::default(),
             timeouts: TimeoutConfig::default(),
+            s2s: super::s2s::config::S2sConfig::default(),
         }
     }
 }

@@ -71,8 +71,9 @@
 //!   indistinguishable from wrong passwords.
 //! - Byte-rate limits are enforced by the shell on the core's request
 //!   (pause/resume events), stanza sizes by `rtc-xmlstream`.
-//! - Stanzas for other domains get `<remote-server-not-found/>` until s2s
-//!   attaches in `router.rs`.
+//! - Stanzas for other domains go to [`s2s`] (federation): queued,
+//!   [`Event::ConnectS2s`] asks the shell for a connection, and what cannot
+//!   be delivered is bounced.
 //!
 //! # Supported protocols
 //!
@@ -96,6 +97,7 @@ mod pending;
 mod presence;
 mod roster;
 mod router;
+pub mod s2s;
 pub mod scram;
 mod server;
 mod session;
@@ -108,6 +110,7 @@ pub use clock::format_datetime;
 pub use config::{ConflictPolicy, CoreConfig, LimitsConfig, TimeoutConfig, VirtualHost};
 pub use error::{Error, ErrorType, StanzaCondition, StreamCondition};
 pub use jid::{Jid, JidError};
+pub use s2s::config::{S2sConfig, S2sPolicy};
 pub use scram::{ScramHash, ScramKeys};
 pub use server::Server;
 pub use storage::{

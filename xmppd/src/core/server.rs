@@ -27,6 +27,8 @@ use super::types::{ConnId, Event, Output, RequestId, SessionId, Transmit};
 pub(crate) enum TimerKey {
     Conn(ConnId),
     Session(SessionId),
+    /// A server-to-server link (`s2s/`).
+    Link(ConnId),
 }
 
 /// The sans-IO XMPP server core. See the [module docs](super) for the run loop.
@@ -55,6 +57,8 @@ pub struct Server {
     pub(crate) next_id: u64,
     /// XEP-0115 verification string of the server's disco#info.
     pub(crate) caps_ver: String,
+    /// Federation state (`s2s/`).
+    pub(crate) s2s: super::s2s::S2s,
 }
 
 impl Server {
@@ -95,6 +99,7 @@ impl Server {
             per_ip: HashMap::new(),
             next_id: 1,
             caps_ver: disco::caps_ver(config.advertise_version),
+            s2s: super::s2s::S2s::default(),
             config,
         }
     }
@@ -130,6 +135,7 @@ impl Server {
     /// messages are stored offline.
     pub fn shutdown(&mut self, now: Instant) {
         self.now = now;
+        self.s2s_shutdown();
         let all: Vec<ConnId> = self.conns.keys().copied().collect();
         for conn in all {
             self.stream_error(conn, super::error::StreamCondition::SystemShutdown);
@@ -172,6 +178,7 @@ impl Server {
             match key {
                 TimerKey::Conn(c) => self.conn_timeout(c),
                 TimerKey::Session(s) => self.session_timeout(s),
+                TimerKey::Link(c) => self.link_timeout(c),
             }
         }
         self.auth_failures.purge_idle(now);
