@@ -44,7 +44,7 @@ pub(crate) enum ToCore {
         result: Result<StorageAnswer, StorageError>,
     },
     /// SIGHUP: new settings.
-    Reconfigure { config: CoreConfig, hosts: Vec<VirtualHost> },
+    Reconfigure { config: Box<CoreConfig>, hosts: Vec<VirtualHost> },
     /// SIGTERM: `<system-shutdown/>` to everyone; refuse new connections.
     Shutdown,
 }
@@ -129,7 +129,7 @@ pub(crate) async fn run(
                 core.handle_connection_closed(conn, now);
             }
             Some(ToCore::Storage { id, result }) => core.handle_storage(id, result, now),
-            Some(ToCore::Reconfigure { config, hosts }) => core.reconfigure(config, &hosts, now),
+            Some(ToCore::Reconfigure { config, hosts }) => core.reconfigure(*config, &hosts, now),
             Some(ToCore::Shutdown) => {
                 stopping = true;
                 core.shutdown(now);

@@ -207,7 +207,7 @@ fn reload(
                 (_, None) => {}
             }
             let _ = core.send(ToCore::Reconfigure {
-                config: new.core_config(),
+                config: Box::new(new.core_config()),
                 hosts: new.virtual_hosts(),
             });
             *running = new;

@@ -71,7 +71,10 @@ impl Io {
 
 async fn targets(ctx: &S2sContext, remote: &str) -> Vec<Target> {
     if let Some(route) = ctx.hosts.get(remote) {
-        return match route.rsplit_once(':').and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse().ok()?))) {
+        return match route
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse().ok()?)))
+        {
             Some((h, p)) => vec![(h.to_owned(), p, false)],
             None => vec![(route.clone(), DEFAULT_PORT, false)],
         };
@@ -86,7 +89,10 @@ async fn targets(ctx: &S2sContext, remote: &str) -> Vec<Target> {
         for (service, direct) in services {
             let name = format!("{service}.{remote}.");
             if let Ok(l) = resolver.srv_lookup(name.as_str()).await {
-                let mut recs: Vec<_> = l.iter().map(|s| (s.priority(), s.target().to_utf8(), s.port())).collect();
+                let mut recs: Vec<_> = l
+                    .iter()
+                    .map(|s| (s.priority(), s.target().to_utf8(), s.port()))
+                    .collect();
                 recs.sort();
                 for (_, target, port) in recs {
                     let target = target.trim_end_matches('.').to_owned();
@@ -104,9 +110,17 @@ async fn targets(ctx: &S2sContext, remote: &str) -> Vec<Target> {
 }
 
 async fn connect(target: &Target) -> Option<TcpStream> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.0.as_str(), target.1)).await.ok()?.collect();
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.0.as_str(), target.1))
+        .await
+        .ok()?
+        .collect();
     for addr in addrs {
-        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(CONNECT_SECONDS), TcpStream::connect(addr)).await {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_secs(CONNECT_SECONDS),
+            TcpStream::connect(addr),
+        )
+        .await
+        {
             let _ = s.set_nodelay(true);
             return Some(s);
         }
@@ -114,11 +128,20 @@ async fn connect(target: &Target) -> Option<TcpStream> {
     None
 }
 
-async fn handshake(ctx: &S2sContext, local: &str, remote: &str, stream: TcpStream, direct: bool) -> Option<TlsStream<TcpStream>> {
+async fn handshake(
+    ctx: &S2sContext,
+    local: &str,
+    remote: &str,
+    stream: TcpStream,
+    direct: bool,
+) -> Option<TlsStream<TcpStream>> {
     let name = ServerName::try_from(remote.to_owned()).ok()?;
     let connector = TlsConnector::from(ctx.tls.client(local, direct));
     let limit = Duration::from_secs(ctx.transport.tls_handshake_seconds);
-    let tls = tokio::time::timeout(limit, connector.connect(name, stream)).await.ok()?.ok()?;
+    let tls = tokio::time::timeout(limit, connector.connect(name, stream))
+        .await
+        .ok()?
+        .ok()?;
     if direct && tls.get_ref().1.alpn_protocol() != Some(super::s2s_tls::ALPN_XMPP_SERVER) {
         return None;
     }
@@ -126,7 +149,9 @@ async fn handshake(ctx: &S2sContext, local: &str, remote: &str, stream: TcpStrea
 }
 
 fn report_tls(ctx: &S2sContext, conn: ConnId, remote: &str, tls: &TlsStream<TcpStream>) -> bool {
-    let info = ctx.tls.info(tls.get_ref().1.peer_certificates(), Some(remote));
+    let info = ctx
+        .tls
+        .info(tls.get_ref().1.peer_certificates(), Some(remote));
     tracing::debug!(conn = conn.as_u64(), remote, ?info, "s2s TLS established");
     ctx.core.send(ToCore::Tls { conn, info }).is_ok()
 }
@@ -153,9 +178,13 @@ async fn drive(
 ) -> String {
     let mut io = None;
     for target in targets(ctx, remote).await {
-        let Some(stream) = connect(&target).await else { continue };
+        let Some(stream) = connect(&target).await else {
+            continue;
+        };
         if target.2 {
-            let Some(tls) = handshake(ctx, local, remote, stream, true).await else { continue };
+            let Some(tls) = handshake(ctx, local, remote, stream, true).await else {
+                continue;
+            };
             if !report_tls(ctx, conn, remote, &tls) {
                 return "core stopped".into();
             }
@@ -163,7 +192,14 @@ async fn drive(
         } else {
             io = Some(Io::Plain(stream));
         }
-        tracing::info!(conn = conn.as_u64(), remote, host = target.0, port = target.1, direct_tls = target.2, "s2s connected");
+        tracing::info!(
+            conn = conn.as_u64(),
+            remote,
+            host = target.0,
+            port = target.1,
+            direct_tls = target.2,
+            "s2s connected"
+        );
         break;
     }
     let Some(mut io) = io else {

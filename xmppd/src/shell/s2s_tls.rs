@@ -15,13 +15,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use rtc_tls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rtc_tls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
 use rtc_tls::rustls::client::WebPkiServerVerifier;
 use rtc_tls::rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rtc_tls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rtc_tls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rtc_tls::rustls::{
-    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
 };
 use rtc_tls::{provider, TlsServer, PROTOCOL_VERSIONS};
 
@@ -139,25 +142,36 @@ impl S2sTls {
         let pkix = if store.is_empty() {
             None
         } else {
-            WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider()).build().ok()
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider())
+                .build()
+                .ok()
         };
         let deferred = Arc::new(Deferred(provider()));
         let builder = || {
             ClientConfig::builder_with_provider(provider())
                 .with_protocol_versions(PROTOCOL_VERSIONS)
                 .map_err(rtc_tls::TlsError::Config)
-                .map(|b| b.dangerous().with_custom_certificate_verifier(deferred.clone()))
+                .map(|b| {
+                    b.dangerous()
+                        .with_custom_certificate_verifier(deferred.clone())
+                })
         };
         let mut clients = HashMap::new();
         for h in config.enabled_hosts() {
             let Some(tls) = &h.tls else { continue };
             let chain = rtc_tls::load_certificates(&tls.cert)?;
             let key = rtc_tls::load_private_key(&tls.key)?;
-            let c = builder()?.with_client_auth_cert(chain, key).map_err(rtc_tls::TlsError::Config)?;
+            let c = builder()?
+                .with_client_auth_cert(chain, key)
+                .map_err(rtc_tls::TlsError::Config)?;
             clients.insert(h.domain.clone(), Arc::new(c));
         }
         let anonymous = Arc::new(builder()?.with_no_client_auth());
-        Ok(Self { pkix, clients, anonymous })
+        Ok(Self {
+            pkix,
+            clients,
+            anonymous,
+        })
     }
 
     /// The client configuration presenting `local`'s certificate, with `alpn`.
@@ -173,13 +187,20 @@ impl S2sTls {
 
     /// A server configuration for an s2s listener: the hosts' certificates,
     /// an optional client certificate from the peer, `xmpp-server` ALPN for direct TLS.
-    pub(crate) fn server(server: &TlsServer, direct: bool) -> Result<ServerConfig, rtc_tls::rustls::Error> {
+    pub(crate) fn server(
+        server: &TlsServer,
+        direct: bool,
+    ) -> Result<ServerConfig, rtc_tls::rustls::Error> {
         let base = server.server_config();
         let mut c = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(PROTOCOL_VERSIONS)?
             .with_client_cert_verifier(Arc::new(Deferred(provider())))
             .with_cert_resolver(Arc::clone(&base.cert_resolver));
-        c.alpn_protocols = if direct { vec![ALPN_XMPP_SERVER.to_vec()] } else { Vec::new() };
+        c.alpn_protocols = if direct {
+            vec![ALPN_XMPP_SERVER.to_vec()]
+        } else {
+            Vec::new()
+        };
         Ok(c)
     }
 
@@ -187,7 +208,11 @@ impl S2sTls {
     /// it must be valid for (outgoing); `None`: any of its DNS names
     /// (incoming, the core matches the domain). The validated names, or
     /// `None` when the chain does not validate.
-    pub(crate) fn validate(&self, chain: Option<&[CertificateDer<'_>]>, name: Option<&str>) -> Option<Vec<String>> {
+    pub(crate) fn validate(
+        &self,
+        chain: Option<&[CertificateDer<'_>]>,
+        name: Option<&str>,
+    ) -> Option<Vec<String>> {
         let pkix = self.pkix.as_ref()?;
         let (ee, intermediates) = chain?.split_first()?;
         let names = match name {
@@ -195,9 +220,12 @@ impl S2sTls {
             None => dns_names(ee.as_ref()),
         };
         let probe = names.first()?;
-        let probe = probe.strip_prefix("*.").map_or_else(|| probe.clone(), |rest| format!("wildcard.{rest}"));
+        let probe = probe
+            .strip_prefix("*.")
+            .map_or_else(|| probe.clone(), |rest| format!("wildcard.{rest}"));
         let server_name = ServerName::try_from(probe).ok()?;
-        pkix.verify_server_cert(ee, intermediates, &server_name, &[], UnixTime::now()).ok()?;
+        pkix.verify_server_cert(ee, intermediates, &server_name, &[], UnixTime::now())
+            .ok()?;
         Some(names)
     }
 

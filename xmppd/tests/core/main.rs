@@ -16,6 +16,7 @@ mod login;
 mod offline;
 mod presence;
 mod routing;
+mod s2s;
 mod sm;
 mod streams;
 mod subscriptions;

@@ -80,7 +80,10 @@ impl Default for S2sConfig {
 impl S2sConfig {
     /// The policy for `domain`.
     pub fn policy(&self, domain: &str) -> S2sPolicy {
-        self.domain_policy.get(domain).copied().unwrap_or(self.default_policy)
+        self.domain_policy
+            .get(domain)
+            .copied()
+            .unwrap_or(self.default_policy)
     }
 
     pub(crate) fn connect_timeout(&self) -> Duration {
@@ -104,7 +107,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.policy("old.example"), S2sPolicy::AllowDialback);
-        assert_eq!(c.policy("other.example"), S2sPolicy::RequireValidCertificates);
+        assert_eq!(
+            c.policy("other.example"),
+            S2sPolicy::RequireValidCertificates
+        );
         assert!(yaml_serde::from_str::<S2sConfig>("polcy: x\n").is_err());
         assert_eq!(S2sConfig::default().policy("x"), S2sPolicy::AllowDialback);
     }

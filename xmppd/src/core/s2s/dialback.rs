@@ -24,14 +24,29 @@ pub(crate) fn key(secret: &[u8], receiving: &str, originating: &str, stream_id: 
 }
 
 /// Whether `offered` is the key for these parameters (constant time).
-pub(crate) fn check(secret: &[u8], receiving: &str, originating: &str, stream_id: &str, offered: &str) -> bool {
+pub(crate) fn check(
+    secret: &[u8],
+    receiving: &str,
+    originating: &str,
+    stream_id: &str,
+    offered: &str,
+) -> bool {
     let expected = key(secret, receiving, originating, stream_id);
     !offered.is_empty() && bool::from(expected.as_bytes().ct_eq(offered.trim().as_bytes()))
 }
 
 /// `<db:result/>` or `<db:verify/>` with `from`, `to` and optional `type`, `id`, key.
-pub(crate) fn element(name: &str, from: &str, to: &str, kind: Option<&str>, id: Option<&str>, key: Option<&str>) -> Element {
-    let mut e = Element::new(name, ns::DIALBACK).attr("from", from).attr("to", to);
+pub(crate) fn element(
+    name: &str,
+    from: &str,
+    to: &str,
+    kind: Option<&str>,
+    id: Option<&str>,
+    key: Option<&str>,
+) -> Element {
+    let mut e = Element::new(name, ns::DIALBACK)
+        .attr("from", from)
+        .attr("to", to);
     if let Some(kind) = kind {
         e.set_attr("type", kind);
     }
@@ -48,14 +63,48 @@ pub(crate) fn element(name: &str, from: &str, to: &str, kind: Option<&str>, id: 
 mod tests {
     use super::*;
 
-    /// XEP-0185 §3 example: secret 's3cr3tf0rd14lb4ck', receiving
-    /// 'example.net', originating 'example.com', stream id 'D60000229F'.
+    /// The published test vector (XEP-0220 §2.1.1 example, computed as in
+    /// XEP-0185 §3): secret 's3cr3tf0rd14lb4ck', receiving
+    /// 'xmpp.example.com', originating 'example.org', stream id 'D60000229F'.
     #[test]
-    fn key_matches_the_xep_0185_example() {
-        let k = key(b"s3cr3tf0rd14lb4ck", "example.net", "example.com", "D60000229F");
-        assert_eq!(k, "37c69b1cf07a3f67c04a5ef5902fa5114f2c76fe4a2686482ba5b89323075643");
-        assert!(check(b"s3cr3tf0rd14lb4ck", "example.net", "example.com", "D60000229F", &k));
-        assert!(!check(b"s3cr3tf0rd14lb4ck", "example.org", "example.com", "D60000229F", &k));
-        assert!(!check(b"s3cr3tf0rd14lb4ck", "example.net", "example.com", "D60000229F", ""));
+    fn key_matches_the_published_dialback_vector() {
+        let k = key(
+            b"s3cr3tf0rd14lb4ck",
+            "xmpp.example.com",
+            "example.org",
+            "D60000229F",
+        );
+        assert_eq!(
+            k,
+            "37c69b1cf07a3f67c04a5ef5902fa5114f2c76fe4a2686482ba5b89323075643"
+        );
+        assert!(check(
+            b"s3cr3tf0rd14lb4ck",
+            "xmpp.example.com",
+            "example.org",
+            "D60000229F",
+            &k
+        ));
+        assert!(!check(
+            b"s3cr3tf0rd14lb4ck",
+            "example.org",
+            "xmpp.example.com",
+            "D60000229F",
+            &k
+        ));
+        assert!(!check(
+            b"s3cr3tf0rd14lb4ck",
+            "xmpp.example.com",
+            "example.org",
+            "D60000229G",
+            &k
+        ));
+        assert!(!check(
+            b"s3cr3tf0rd14lb4ck",
+            "xmpp.example.com",
+            "example.org",
+            "D60000229F",
+            ""
+        ));
     }
 }

@@ -19,7 +19,11 @@ use crate::core::types::{ConnId, Event, Refused};
 impl Server {
     /// A server connected to an s2s listener; refused like clients when its
     /// address has too many connections or opens them too fast.
-    pub(crate) fn s2s_opened(&mut self, peer: SocketAddr, direct_tls: bool) -> Result<ConnId, Refused> {
+    pub(crate) fn s2s_opened(
+        &mut self,
+        peer: SocketAddr,
+        direct_tls: bool,
+    ) -> Result<ConnId, Refused> {
         let ip = peer.ip();
         let count = self.per_ip.get(&ip).copied().unwrap_or(0);
         if count >= self.config.limits.max_connections_per_ip {
@@ -40,9 +44,16 @@ impl Server {
 
     /// The peer's stream header (RFC 6120 §4.7).
     pub(crate) fn s2s_in_header(&mut self, conn: ConnId, h: StreamHeader) {
-        let to = h.to.as_deref().and_then(|t| Jid::domain_only(t).ok()).map(|j| j.domain().to_owned());
+        let to =
+            h.to.as_deref()
+                .and_then(|t| Jid::domain_only(t).ok())
+                .map(|j| j.domain().to_owned());
         let hosted = to.as_ref().is_some_and(|d| self.is_local_domain(d));
-        let from = h.from.as_deref().and_then(|t| Jid::domain_only(t).ok()).map(|j| j.domain().to_owned());
+        let from = h
+            .from
+            .as_deref()
+            .and_then(|t| Jid::domain_only(t).ok())
+            .map(|j| j.domain().to_owned());
         let Some(l) = self.s2s.links.get_mut(&conn) else {
             return;
         };
@@ -52,7 +63,11 @@ impl Server {
         if let Some(from) = from {
             l.remote = from;
         }
-        let major = h.version.as_deref().and_then(|v| v.split('.').next()).and_then(|m| m.parse::<u32>().ok());
+        let major = h
+            .version
+            .as_deref()
+            .and_then(|v| v.split('.').next())
+            .and_then(|m| m.parse::<u32>().ok());
         let problem = if h.content_ns != ContentNamespace::Server {
             Some(StreamCondition::InvalidNamespace)
         } else if !hosted || !self.config.s2s.enabled {
@@ -80,7 +95,9 @@ impl Server {
             return f;
         };
         if l.tls.is_none() {
-            f.push_child(Element::new("starttls", ns::TLS).child(Element::new("required", ns::TLS)));
+            f.push_child(
+                Element::new("starttls", ns::TLS).child(Element::new("required", ns::TLS)),
+            );
             return f;
         }
         if l.sasl_done {
@@ -92,7 +109,10 @@ impl Server {
             f.push_child(mechs);
         }
         if self.config.s2s.policy(&l.remote) == S2sPolicy::AllowDialback {
-            f.push_child(Element::new("dialback", NS_DIALBACK_FEATURE).child(Element::new("errors", NS_DIALBACK_FEATURE)));
+            f.push_child(
+                Element::new("dialback", NS_DIALBACK_FEATURE)
+                    .child(Element::new("errors", NS_DIALBACK_FEATURE)),
+            );
         }
         f
     }
@@ -102,13 +122,21 @@ impl Server {
         match (e.ns(), e.name()) {
             (ns::TLS, "starttls") => self.s2s_in_starttls(conn),
             (ns::SASL, "auth") => self.s2s_in_auth(conn, &e),
-            (ns::DIALBACK, "result") if e.attribute("type").is_none() => self.s2s_in_db_result(conn, &e),
-            (ns::DIALBACK, "verify") if e.attribute("type").is_none() => self.s2s_in_db_verify(conn, &e),
+            (ns::DIALBACK, "result") if e.attribute("type").is_none() => {
+                self.s2s_in_db_result(conn, &e)
+            }
+            (ns::DIALBACK, "verify") if e.attribute("type").is_none() => {
+                self.s2s_in_db_verify(conn, &e)
+            }
             (ns::SERVER, "message" | "presence" | "iq") => self.s2s_inbound_stanza(conn, e),
             (ns::STREAMS, "error") => {
                 self.transmit(conn, b"</stream:stream>");
                 self.emit(Event::Close { conn });
-                self.s2s_drop(conn, false, crate::core::error::StanzaCondition::RemoteServerNotFound);
+                self.s2s_drop(
+                    conn,
+                    false,
+                    crate::core::error::StanzaCondition::RemoteServerNotFound,
+                );
             }
             _ => self.s2s_stream_error(conn, StreamCondition::UnsupportedStanzaType),
         }
@@ -122,14 +150,22 @@ impl Server {
         if l.tls.is_some() || l.stage != LinkStage::Open {
             self.s2s_write(conn, &Element::new("failure", ns::TLS));
             self.transmit(conn, b"</stream:stream>");
-            self.s2s_drop(conn, true, crate::core::error::StanzaCondition::RemoteServerNotFound);
+            self.s2s_drop(
+                conn,
+                true,
+                crate::core::error::StanzaCondition::RemoteServerNotFound,
+            );
             return;
         }
         let injected = !is_xml_whitespace(&l.reader.take_unparsed());
         l.stage = LinkStage::TlsHandshake;
         self.s2s_write(conn, &Element::new("proceed", ns::TLS));
         if injected {
-            self.s2s_drop(conn, true, crate::core::error::StanzaCondition::RemoteServerNotFound);
+            self.s2s_drop(
+                conn,
+                true,
+                crate::core::error::StanzaCondition::RemoteServerNotFound,
+            );
             return;
         }
         self.emit(Event::StartTls { conn });
@@ -154,9 +190,12 @@ impl Server {
         let ok = e.attribute("mechanism") == Some("EXTERNAL")
             && l.tls.is_some()
             && !l.sasl_done
-            && claimed.as_deref().is_some_and(|c| names_cover(l.tls.as_ref(), c));
+            && claimed
+                .as_deref()
+                .is_some_and(|c| names_cover(l.tls.as_ref(), c));
         let Some(claimed) = claimed.filter(|_| ok) else {
-            let failure = Element::new("failure", ns::SASL).child(Element::new("not-authorized", ns::SASL));
+            let failure =
+                Element::new("failure", ns::SASL).child(Element::new("not-authorized", ns::SASL));
             self.s2s_write(conn, &failure);
             return;
         };
@@ -204,14 +243,16 @@ impl Server {
         let id = l.stream_id.clone();
         if l.tls.is_none() || (policy == S2sPolicy::RequireValidCertificates && !cert_ok) {
             // XEP-0220 §2.4: refuse with an error the peer can report.
-            let err = Element::new("error", ns::CLIENT).attr("type", "cancel").child(Element::new(
-                "policy-violation",
-                ns::STANZA_ERRORS,
-            ));
+            let err = Element::new("error", ns::CLIENT)
+                .attr("type", "cancel")
+                .child(Element::new("policy-violation", ns::STANZA_ERRORS));
             let mut reply = dialback::element("result", &local, &remote, Some("error"), None, None);
             reply.push_child(err);
             self.s2s_write(conn, &reply);
-            self.emit(Event::S2sAuthFailed { conn, domain: remote });
+            self.emit(Event::S2sAuthFailed {
+                conn,
+                domain: remote,
+            });
             return;
         }
         let v = Verify {
@@ -223,7 +264,11 @@ impl Server {
             sent: false,
         };
         if cert_ok {
-            self.emit(Event::S2sAuthenticated { conn, domain: remote, method: "certificate+dialback" });
+            self.emit(Event::S2sAuthenticated {
+                conn,
+                domain: remote,
+                method: "certificate+dialback",
+            });
             self.s2s_verified(&v, true);
             self.arm_link(conn);
             return;
@@ -250,7 +295,14 @@ impl Server {
         let valid = self.is_local_domain(&originating)
             && dialback::check(&self.secret, &receiving, &originating, &id, &key);
         let kind = if valid { "valid" } else { "invalid" };
-        let reply = dialback::element("verify", &originating, &receiving, Some(kind), Some(&id), None);
+        let reply = dialback::element(
+            "verify",
+            &originating,
+            &receiving,
+            Some(kind),
+            Some(&id),
+            None,
+        );
         self.s2s_write(conn, &reply);
     }
 }

@@ -133,7 +133,10 @@ pub(crate) struct S2s {
 /// `e` with every element in namespace `from` moved to `to` (the stanza
 /// namespaces `jabber:client` and `jabber:server`, RFC 6120 §4.8.3).
 pub(crate) fn rename_ns(e: Element, from: &str, to: &str) -> Element {
-    let mut out = Element::new(e.name().to_owned(), if e.ns() == from { to } else { e.ns() }.to_owned());
+    let mut out = Element::new(
+        e.name().to_owned(),
+        if e.ns() == from { to } else { e.ns() }.to_owned(),
+    );
     for a in e.attributes() {
         if a.ns.is_empty() {
             out.set_attr(a.name.clone(), a.value.clone());
@@ -157,7 +160,13 @@ pub(crate) fn names_cover(tls: Option<&TlsInfo>, domain: &str) -> bool {
 }
 
 impl Server {
-    pub(crate) fn new_link(&mut self, dir: Direction, peer: Option<SocketAddr>, local: &str, remote: &str) -> ConnId {
+    pub(crate) fn new_link(
+        &mut self,
+        dir: Direction,
+        peer: Option<SocketAddr>,
+        local: &str,
+        remote: &str,
+    ) -> ConnId {
         let id = ConnId(self.fresh_id());
         let now = self.now;
         let rate = f64::from(self.config.s2s.bytes_per_second);
@@ -294,7 +303,11 @@ impl Server {
 
     /// Serialise an element onto a server stream; stanzas move to `jabber:server`.
     pub(crate) fn s2s_write(&mut self, conn: ConnId, e: &Element) {
-        let e = if e.ns() == ns::CLIENT { rename_ns(e.clone(), ns::CLIENT, ns::SERVER) } else { e.clone() };
+        let e = if e.ns() == ns::CLIENT {
+            rename_ns(e.clone(), ns::CLIENT, ns::SERVER)
+        } else {
+            e.clone()
+        };
         let mut buf = Vec::new();
         if rtc_xmlstream::write_stanza(&mut buf, &e, ContentNamespace::Server).is_ok() {
             self.transmit(conn, &buf);
@@ -348,7 +361,12 @@ impl Server {
                 }
                 _ => VecDeque::new(),
             };
-            if self.s2s.routes.get(&key).is_some_and(|r| r.conn.is_none() && r.queue.is_empty()) {
+            if self
+                .s2s
+                .routes
+                .get(&key)
+                .is_some_and(|r| r.conn.is_none() && r.queue.is_empty())
+            {
                 self.s2s.routes.remove(&key);
             }
             for e in queued {
@@ -370,12 +388,20 @@ impl Server {
         }
         let key = (local.clone(), remote.clone());
         let conn = self.s2s.routes.get(&key).and_then(|r| r.conn);
-        if let Some(c) = conn.filter(|c| self.s2s.links.get(c).is_some_and(|l| l.stage == LinkStage::Ready)) {
+        if let Some(c) = conn.filter(|c| {
+            self.s2s
+                .links
+                .get(c)
+                .is_some_and(|l| l.stage == LinkStage::Ready)
+        }) {
             self.s2s_write(c, &e);
             return;
         }
         let size = e.to_bytes().map(|b| b.len()).unwrap_or(usize::MAX);
-        let (max_n, max_b) = (self.config.s2s.max_queued_stanzas, self.config.s2s.max_queued_bytes);
+        let (max_n, max_b) = (
+            self.config.s2s.max_queued_stanzas,
+            self.config.s2s.max_queued_bytes,
+        );
         let route = self.s2s.routes.entry(key).or_default();
         if route.queue.len() >= max_n || route.bytes.saturating_add(size) > max_b {
             self.bounce(&e, StanzaError::new(StanzaCondition::ResourceConstraint));
@@ -474,7 +500,11 @@ impl Server {
         let pause = l.throttled_until.is_some();
         if pause != l.read_paused {
             l.read_paused = pause;
-            self.emit(if pause { Event::PauseReading { conn } } else { Event::ResumeReading { conn } });
+            self.emit(if pause {
+                Event::PauseReading { conn }
+            } else {
+                Event::ResumeReading { conn }
+            });
         }
     }
 
@@ -484,7 +514,11 @@ impl Server {
             Direction::Out => l.stage == LinkStage::Ready,
             Direction::In => !l.authed.is_empty(),
         };
-        let own = if up { l.last_rx + c.idle_timeout() } else { l.opened + c.connect_timeout() };
+        let own = if up {
+            l.last_rx + c.idle_timeout()
+        } else {
+            l.opened + c.connect_timeout()
+        };
         l.throttled_until.map_or(own, |u| u.min(own))
     }
 

@@ -56,7 +56,11 @@ impl Server {
             }
             (LinkStage::AuthSent, ns::SASL, "success") => {
                 let domain = l.remote.clone();
-                self.emit(Event::S2sAuthenticated { conn, domain, method: "EXTERNAL" });
+                self.emit(Event::S2sAuthenticated {
+                    conn,
+                    domain,
+                    method: "EXTERNAL",
+                });
                 if let Some(l) = self.s2s.links.get_mut(&conn) {
                     l.sasl_done = true;
                     l.reader.reset();
@@ -75,7 +79,11 @@ impl Server {
             (LinkStage::DialbackSent, ns::DIALBACK, "result") => {
                 if e.attribute("type") == Some("valid") {
                     let domain = l.remote.clone();
-                    self.emit(Event::S2sAuthenticated { conn, domain, method: "dialback" });
+                    self.emit(Event::S2sAuthenticated {
+                        conn,
+                        domain,
+                        method: "dialback",
+                    });
                     self.s2s_ready(conn);
                 } else {
                     self.s2s_out_fail(conn);
@@ -130,9 +138,10 @@ impl Server {
         }
         let cert_ok = names_cover(l.tls.as_ref(), &l.remote);
         let policy = self.config.s2s.policy(&l.remote);
-        let external = f
-            .find_child("mechanisms", ns::SASL)
-            .is_some_and(|m| m.children().any(|c| c.name() == "mechanism" && c.text_content().trim() == "EXTERNAL"));
+        let external = f.find_child("mechanisms", ns::SASL).is_some_and(|m| {
+            m.children()
+                .any(|c| c.name() == "mechanism" && c.text_content().trim() == "EXTERNAL")
+        });
         if policy == S2sPolicy::RequireValidCertificates && !cert_ok {
             let domain = l.remote.clone();
             self.emit(Event::S2sAuthFailed { conn, domain });
@@ -146,7 +155,9 @@ impl Server {
             };
             l.stage = LinkStage::AuthSent;
             let authzid = base64::engine::general_purpose::STANDARD.encode(l.local.as_bytes());
-            let auth = Element::new("auth", ns::SASL).attr("mechanism", "EXTERNAL").text(authzid);
+            let auth = Element::new("auth", ns::SASL)
+                .attr("mechanism", "EXTERNAL")
+                .text(authzid);
             self.s2s_write(conn, &auth);
         } else if self.may_dialback(conn) {
             self.s2s_out_dialback(conn);
@@ -185,7 +196,14 @@ impl Server {
         let mut out = Vec::new();
         for v in l.verifies.iter_mut().filter(|v| !v.sent) {
             v.sent = true;
-            out.push(dialback::element("verify", &v.local, &v.remote, None, Some(&v.id), Some(&v.key)));
+            out.push(dialback::element(
+                "verify",
+                &v.local,
+                &v.remote,
+                None,
+                Some(&v.id),
+                Some(&v.key),
+            ));
         }
         for e in out {
             self.s2s_write(conn, &e);
@@ -199,7 +217,11 @@ impl Server {
         let Some(l) = self.s2s.links.get_mut(&conn) else {
             return;
         };
-        let Some(i) = l.verifies.iter().position(|v| v.sent && v.id == id && v.remote == from) else {
+        let Some(i) = l
+            .verifies
+            .iter()
+            .position(|v| v.sent && v.id == id && v.remote == from)
+        else {
             return;
         };
         let v = l.verifies.remove(i);
@@ -211,7 +233,10 @@ impl Server {
                 method: "dialback",
             });
         } else {
-            self.emit(Event::S2sAuthFailed { conn: v.in_conn, domain: v.remote.clone() });
+            self.emit(Event::S2sAuthFailed {
+                conn: v.in_conn,
+                domain: v.remote.clone(),
+            });
         }
         self.s2s_verified(&v, valid);
         let in_conn = v.in_conn;
