@@ -95,7 +95,7 @@ class Prosody:
     """One unprivileged Prosody serving `domain` on free ports of 127.0.0.1."""
 
     def __init__(self, workdir: Path, domain: str, cert: Path, key: Path, cafile: Path,
-                 secure_auth: bool, name: str = "prosody"):
+                 secure_auth: bool, bidi: bool = False, name: str = "prosody"):
         for tool in ("prosody", "prosodyctl"):
             if shutil.which(tool) is None:
                 pytest.fail("prosody is missing: apt-get install prosody", pytrace=False)
@@ -107,6 +107,7 @@ class Prosody:
         self.log_path = self.dir / "prosody.log"
         self.config_path = self.dir / "prosody.cfg.lua"
         self.cert, self.key, self.cafile, self.secure_auth = cert, key, cafile, secure_auth
+        self.bidi = bidi
         self.proc: subprocess.Popen | None = None
 
     def configure(self, routes: dict[str, tuple[str, int]]) -> None:
@@ -128,8 +129,8 @@ s2s_direct_tls_ports = {{ }}
 http_ports = {{ }}
 https_ports = {{ }}
 admin_socket = {lua_str(self.dir / "admin.sock")}
-modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "s2s_auth_certs", "test_s2s_routes" }}
-modules_disabled = {{ "s2s_bidi", "offline", "admin_shell", "posix" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "s2s_auth_certs", "test_s2s_routes"{', "s2s_bidi"' if self.bidi else ''} }}
+modules_disabled = {{ {'' if self.bidi else '"s2s_bidi", '}"offline", "admin_shell", "posix" }}
 authentication = "internal_hashed"
 storage = "internal"
 c2s_require_encryption = true

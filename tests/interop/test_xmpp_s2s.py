@@ -24,14 +24,14 @@ class Federation:
     """xmppd serving xmppd.test and Prosody serving prosody.test, routed to each other."""
 
     def __init__(self, tmp_path, xmppd_factory, *, xmppd_self_signed: bool, prosody_self_signed: bool,
-                 policy: str = "allow_dialback", prosody_secure_auth: bool = False):
+                 policy: str = "allow_dialback", prosody_secure_auth: bool = False, bidi: bool = False):
         self.ca = CertAuthority(tmp_path / "ca")
         # xmppd's certificate carries clientAuth too: Prosody (OpenSSL) checks
         # the purpose of the certificate an outgoing server presents. Prosody's
         # is serverAuth-only, as Let's Encrypt issues them since 2026.
         self.xcert, xkey = self.ca.issue(XD, tmp_path / "xcert", client_auth=True, self_signed=xmppd_self_signed)
         self.pcert, pkey = self.ca.issue(PD, tmp_path / "pcert", client_auth=False, self_signed=prosody_self_signed)
-        self.prosody = Prosody(tmp_path / "prosody", PD, self.pcert, pkey, self.ca.path, prosody_secure_auth)
+        self.prosody = Prosody(tmp_path / "prosody", PD, self.pcert, pkey, self.ca.path, prosody_secure_auth, bidi)
         self.xmppd = xmppd_factory(config={
             "log": "info,xmppd=debug",
             "listeners": [{"kind": "c2s", "addr": "127.0.0.1:0"}, {"kind": "s2s", "addr": "127.0.0.1:0"}],
@@ -141,6 +141,24 @@ def test_federation_with_prosody_authenticated_by_certificates_sasl_external(tmp
         # Our stream to Prosody and Prosody's stream to us both used SASL EXTERNAL.
         assert methods.count("EXTERNAL") >= 2 and "dialback" not in methods, f.report()
         assert re.search(r"s2s_external|EXTERNAL", f.prosody.log()), f.report()
+    except BaseException:
+        print(f.report())
+        raise
+    finally:
+        f.close()
+
+
+def test_bidirectional_stream_with_prosody_carries_both_directions_on_one_connection(tmp_path, xmppd_factory):
+    f = Federation(tmp_path, xmppd_factory, xmppd_self_signed=False, prosody_self_signed=False,
+                   policy="require_valid_certificates", prosody_secure_auth=True, bidi=True)
+    try:
+        run(exchange_and_subscribe(f))
+        log = f.xmppd.log()
+        # XEP-0288: xmppd connected once, Prosody answered on that stream and
+        # never opened its own connection to xmppd.
+        assert log.count("s2s connecting") == 1, f.report()
+        assert auth_methods(log) == ["EXTERNAL"], f.report()
+        assert "Requested bidirectional stream" in f.prosody.log(), f.report()
     except BaseException:
         print(f.report())
         raise

@@ -469,3 +469,120 @@ fn incoming_stream_without_tls_gets_only_starttls_and_plain_dialback_is_refused(
     );
     assert_eq!(w.expect(conn, "result").attribute("type"), Some("error"));
 }
+
+#[test]
+fn outgoing_link_requests_bidi_when_offered_and_accepts_the_peers_stanzas_on_it() {
+    let mut w = World::new();
+    let romeo = romeo_online(&mut w);
+    w.send(
+        romeo,
+        "<message to='juliet@remote.example' id='m1'><body>hi</body></message>",
+    );
+    let (link, _, _) = connects(&mut w).remove(0);
+    outgoing_through_tls(
+        &mut w,
+        link,
+        TlsInfo::default(),
+        "<stream:features><bidi xmlns='urn:xmpp:features:bidi'/><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>",
+    );
+    let sent = w.take(link);
+    let names: Vec<_> = sent.iter().map(|e| e.name().to_owned()).collect();
+    assert_eq!(
+        names,
+        ["bidi", "result"],
+        "bidi is requested before authenticating"
+    );
+    assert_eq!(sent[0].ns(), "urn:xmpp:bidi");
+    w.send(
+        link,
+        &format!("<db:result from='{REMOTE}' to='example.com' type='valid'/>"),
+    );
+    assert_eq!(w.expect(link, "message").attribute("id"), Some("m1"));
+    w.send(link, "<message from='juliet@remote.example/balcony' to='romeo@example.com' id='back'><body>back</body></message>");
+    let m = w.expect(romeo, "message");
+    assert_eq!(
+        (m.attribute("id"), m.attribute("from")),
+        (Some("back"), Some("juliet@remote.example/balcony"))
+    );
+    // Only the authenticated domain may use it.
+    w.send(
+        link,
+        "<message from='mallory@evil.example' to='romeo@example.com'><body>x</body></message>",
+    );
+    assert!(xml(&w.expect(link, "error")).contains("invalid-from"));
+}
+
+#[test]
+fn bidirectional_incoming_stream_carries_our_stanzas_once_the_peer_is_authenticated() {
+    let mut w = World::new();
+    let romeo = romeo_online(&mut w);
+    let (conn, features) = incoming_through_tls(&mut w, names(&[REMOTE]));
+    assert!(features.contains("urn:xmpp:features:bidi"), "{features}");
+    w.send(conn, "<bidi xmlns='urn:xmpp:bidi'/>");
+    w.send(
+        conn,
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>",
+    );
+    w.expect(conn, "success");
+    w.client(conn).reset_reader();
+    w.send(conn, &server_header(REMOTE, "example.com", ""));
+    w.expect(conn, "features");
+    // Our stanza to that domain goes back on its stream: no new connection.
+    w.send(
+        romeo,
+        "<message to='juliet@remote.example' id='r1'><body>reply</body></message>",
+    );
+    assert!(connects(&mut w).is_empty());
+    let m = w.expect(conn, "message");
+    assert_eq!((m.attribute("id"), m.ns()), (Some("r1"), "jabber:server"));
+    // When it closes, the next stanza opens an outgoing link.
+    w.send(conn, "</stream:stream>");
+    w.send(
+        romeo,
+        "<message to='juliet@remote.example' id='r2'><body>again</body></message>",
+    );
+    assert_eq!(connects(&mut w).len(), 1);
+}
+
+#[test]
+fn direct_tls_s2s_listener_skips_starttls() {
+    let mut w = World::new();
+    let conn = w
+        .connect_from(
+            IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)),
+            Listener::S2sDirectTls,
+        )
+        .unwrap();
+    w.tls(conn, names(&[REMOTE]));
+    w.send(conn, &server_header(REMOTE, "example.com", ""));
+    let f = xml(&w.expect(conn, "features"));
+    assert!(!f.contains("starttls") && f.contains("EXTERNAL"), "{f}");
+}
+
+#[test]
+fn connections_per_source_address_are_limited_for_servers_too() {
+    let mut config = CoreConfig::default();
+    config.limits.max_connections_per_ip = 2;
+    let mut w = World::with_config(config);
+    let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+    let a = w.connect_from(ip, Listener::S2s).unwrap();
+    w.connect_from(ip, Listener::S2s).unwrap();
+    assert!(w.connect_from(ip, Listener::S2s).is_err());
+    w.server.handle_connection_closed(a, w.now);
+    assert!(w.connect_from(ip, Listener::S2s).is_ok());
+}
+
+#[test]
+fn oversized_stanza_from_a_server_ends_its_stream() {
+    let mut config = CoreConfig::default();
+    config.stream.max_stanza_bytes_unauthenticated = 1000;
+    let mut w = World::with_config(config);
+    let (conn, _) = incoming_through_tls(&mut w, TlsInfo::default());
+    let big = format!(
+        "<db:result from='{REMOTE}' to='example.com'>{}</db:result>",
+        "a".repeat(5000)
+    );
+    w.send(conn, &big);
+    assert!(xml(&w.expect(conn, "error")).contains("policy-violation"));
+    assert!(w.client(conn).closed);
+}

@@ -55,6 +55,9 @@ pub struct S2sConfig {
     pub bytes_per_second: u32,
     /// Dialback verifications waiting on one outgoing stream. Default: 64.
     pub max_pending_verifications: usize,
+    /// Offer and request bidirectional streams (XEP-0288): one connection
+    /// carries stanzas both ways when both servers support it. Default: true.
+    pub bidi: bool,
 }
 
 impl Default for S2sConfig {
@@ -73,6 +76,7 @@ impl Default for S2sConfig {
             idle_timeout_seconds: 600,
             bytes_per_second: 30 * 1024,
             max_pending_verifications: 64,
+            bidi: true,
         }
     }
 }

@@ -9,7 +9,7 @@ use rtc_xmlstream::{ns, ContentNamespace, Element, StreamHeader};
 
 use super::config::S2sPolicy;
 use super::dialback::{self, NS_DIALBACK_FEATURE};
-use super::{names_cover, Direction, LinkStage, Verify};
+use super::{names_cover, Direction, LinkStage, Verify, NS_BIDI, NS_BIDI_FEATURE};
 use crate::core::error::StreamCondition;
 use crate::core::jid::Jid;
 use crate::core::server::Server;
@@ -86,6 +86,16 @@ impl Server {
         self.s2s_send_header(conn);
         let features = self.s2s_in_features(conn);
         self.s2s_write(conn, &features);
+        // After SASL the restarted stream is authenticated (XEP-0288 §3).
+        let after_sasl = self
+            .s2s
+            .links
+            .get(&conn)
+            .filter(|l| l.sasl_done)
+            .map(|l| l.remote.clone());
+        if let Some(remote) = after_sasl {
+            self.s2s_bidi_up(conn, &remote);
+        }
     }
 
     /// `<stream:features/>` of an incoming stream (RFC 6120 §4.3.2).
@@ -108,6 +118,9 @@ impl Server {
                 .child(Element::new("mechanism", ns::SASL).text("EXTERNAL"));
             f.push_child(mechs);
         }
+        if self.config.s2s.bidi {
+            f.push_child(Element::new("bidi", NS_BIDI_FEATURE));
+        }
         if self.config.s2s.policy(&l.remote) == S2sPolicy::AllowDialback {
             f.push_child(
                 Element::new("dialback", NS_DIALBACK_FEATURE)
@@ -121,6 +134,12 @@ impl Server {
     pub(crate) fn s2s_in_element(&mut self, conn: ConnId, e: Element) {
         match (e.ns(), e.name()) {
             (ns::TLS, "starttls") => self.s2s_in_starttls(conn),
+            (NS_BIDI, "bidi") => {
+                let enabled = self.config.s2s.bidi;
+                if let Some(l) = self.s2s.links.get_mut(&conn) {
+                    l.bidi = enabled && l.tls.is_some() && l.authed.is_empty();
+                }
+            }
             (ns::SASL, "auth") => self.s2s_in_auth(conn, &e),
             (ns::DIALBACK, "result") if e.attribute("type").is_none() => {
                 self.s2s_in_db_result(conn, &e)
@@ -273,7 +292,7 @@ impl Server {
             self.arm_link(conn);
             return;
         }
-        let out = self.s2s_connect(&local, &remote);
+        let out = self.s2s_verify_link(&local, &remote);
         let max = self.config.s2s.max_pending_verifications;
         let Some(o) = self.s2s.links.get_mut(&out) else {
             return;

@@ -19,6 +19,11 @@
 
 pub mod config;
 pub(crate) mod dialback;
+
+/// XEP-0288 §2: the stream feature advertising bidirectional streams.
+pub(crate) const NS_BIDI_FEATURE: &str = "urn:xmpp:features:bidi";
+/// XEP-0288 §2: the element requesting them.
+pub(crate) const NS_BIDI: &str = "urn:xmpp:bidi";
 mod incoming;
 mod outgoing;
 
@@ -107,12 +112,26 @@ pub(crate) struct Link {
     pub(crate) verifies: Vec<Verify>,
     /// Outgoing: TLS is up and features were seen, so `<db:verify/>` may be sent.
     pub(crate) can_verify: bool,
+    /// Bidirectional (XEP-0288): once authenticated, the stream carries
+    /// stanzas both ways.
+    pub(crate) bidi: bool,
     budget: ByteBudget,
     pub(crate) throttled_until: Option<Instant>,
     pub(crate) read_paused: bool,
     pub(crate) opened: Instant,
     pub(crate) last_rx: Instant,
     armed: Option<Instant>,
+}
+
+impl Link {
+    /// Whether our stanzas may be written on it now: an authenticated
+    /// outgoing stream, or an incoming one made bidirectional (XEP-0288).
+    pub(crate) fn usable(&self) -> bool {
+        match self.dir {
+            Direction::Out => self.stage == LinkStage::Ready,
+            Direction::In => self.bidi && self.authed.contains(&self.remote),
+        }
+    }
 }
 
 /// Stanzas waiting for the outgoing stream of one (local, remote) pair.
@@ -188,6 +207,7 @@ impl Server {
             authed: HashSet::new(),
             verifies: Vec::new(),
             can_verify: false,
+            bidi: false,
             budget: ByteBudget::new(rate * 2.0, now),
             throttled_until: None,
             read_paused: false,
@@ -348,10 +368,10 @@ impl Server {
                 }
             }
         }
-        if l.dir == Direction::Out {
-            for v in l.verifies {
-                self.s2s_verified(&v, false);
-            }
+        for v in l.verifies {
+            self.s2s_verified(&v, false);
+        }
+        {
             let key = (l.local.clone(), l.remote.clone());
             let queued = match self.s2s.routes.get_mut(&key) {
                 Some(r) if r.conn == Some(conn) => {
@@ -388,12 +408,7 @@ impl Server {
         }
         let key = (local.clone(), remote.clone());
         let conn = self.s2s.routes.get(&key).and_then(|r| r.conn);
-        if let Some(c) = conn.filter(|c| {
-            self.s2s
-                .links
-                .get(c)
-                .is_some_and(|l| l.stage == LinkStage::Ready)
-        }) {
+        if let Some(c) = conn.filter(|c| self.s2s.links.get(c).is_some_and(Link::usable)) {
             self.s2s_write(c, &e);
             return;
         }
@@ -411,6 +426,51 @@ impl Server {
         route.queue.push_back(e);
         if conn.is_none() {
             self.s2s_connect(&local, &remote);
+        }
+    }
+
+    /// An outgoing link to ask `remote`'s authoritative server a dialback
+    /// question: the route's if it is outgoing, else a new one.
+    pub(crate) fn s2s_verify_link(&mut self, local: &str, remote: &str) -> ConnId {
+        let key = (local.to_owned(), remote.to_owned());
+        let existing = self.s2s.routes.get(&key).and_then(|r| r.conn);
+        match existing {
+            Some(c)
+                if self
+                    .s2s
+                    .links
+                    .get(&c)
+                    .is_some_and(|l| l.dir == Direction::Out) =>
+            {
+                c
+            }
+            Some(_) => {
+                let conn = self.new_link(Direction::Out, None, local, remote);
+                self.emit(Event::ConnectS2s {
+                    conn,
+                    local: local.to_owned(),
+                    remote: remote.to_owned(),
+                });
+                conn
+            }
+            None => self.s2s_connect(local, remote),
+        }
+    }
+
+    /// An incoming link authenticated `remote`: with XEP-0288 it also
+    /// carries our stanzas to it, unless an outgoing link already does.
+    pub(crate) fn s2s_bidi_up(&mut self, conn: ConnId, remote: &str) {
+        let Some(l) = self.s2s.links.get_mut(&conn) else {
+            return;
+        };
+        if !l.bidi || l.dir != Direction::In || l.remote != remote {
+            return;
+        }
+        let key = (l.local.clone(), l.remote.clone());
+        let route = self.s2s.routes.entry(key).or_default();
+        if route.conn.is_none() {
+            route.conn = Some(conn);
+            self.s2s_ready(conn);
         }
     }
 
@@ -435,8 +495,14 @@ impl Server {
         let Some(l) = self.s2s.links.get_mut(&conn) else {
             return;
         };
-        l.stage = LinkStage::Ready;
+        if l.dir == Direction::Out {
+            l.stage = LinkStage::Ready;
+        }
         l.reader.set_authenticated(true);
+        if l.bidi {
+            // XEP-0288 §3: the peer's stanzas come back on this stream.
+            l.authed.insert(l.remote.clone());
+        }
         let key = (l.local.clone(), l.remote.clone());
         let queued = match self.s2s.routes.get_mut(&key) {
             Some(r) => {
@@ -466,6 +532,9 @@ impl Server {
         let kind = if valid { "valid" } else { "invalid" };
         let reply = dialback::element("result", &v.local, &v.remote, Some(kind), None, None);
         self.s2s_write(v.in_conn, &reply);
+        if valid {
+            self.s2s_bidi_up(v.in_conn, &v.remote);
+        }
     }
 
     /// A stanza from an authenticated incoming stream.

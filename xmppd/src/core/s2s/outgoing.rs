@@ -7,7 +7,7 @@ use rtc_xmlstream::{ns, ContentNamespace, Element, StreamHeader};
 
 use super::config::S2sPolicy;
 use super::dialback::{self, NS_DIALBACK_FEATURE};
-use super::{names_cover, LinkStage};
+use super::{names_cover, LinkStage, NS_BIDI, NS_BIDI_FEATURE};
 use crate::core::error::{StanzaCondition, StreamCondition};
 use crate::core::server::Server;
 use crate::core::types::{ConnId, Event};
@@ -95,8 +95,11 @@ impl Server {
                 self.emit(Event::Close { conn });
                 self.s2s_drop(conn, false, StanzaCondition::RemoteServerNotFound);
             }
-            // Stanzas on our stream (bidirectional streams are not negotiated): ignored.
-            (_, ns::SERVER, _) => {}
+            // XEP-0288: the peer's stanzas on our stream, once authenticated.
+            (LinkStage::Ready, ns::SERVER, "message" | "presence" | "iq") if l.bidi => {
+                self.s2s_inbound_stanza(conn, e)
+            }
+            (_, ns::SERVER, _) => self.s2s_stream_error(conn, StreamCondition::NotAuthorized),
             _ => self.s2s_stream_error(conn, StreamCondition::UnsupportedStanzaType),
         }
     }
@@ -147,6 +150,13 @@ impl Server {
             self.emit(Event::S2sAuthFailed { conn, domain });
             self.s2s_stream_error(conn, StreamCondition::PolicyViolation);
             return;
+        }
+        if self.config.s2s.bidi && f.find_child("bidi", NS_BIDI_FEATURE).is_some() {
+            // XEP-0288 §2: asked for before authenticating.
+            if let Some(l) = self.s2s.links.get_mut(&conn) {
+                l.bidi = true;
+            }
+            self.s2s_write(conn, &Element::new("bidi", NS_BIDI));
         }
         self.s2s_send_verifies(conn);
         if external {
