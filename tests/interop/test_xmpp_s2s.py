@@ -24,7 +24,8 @@ class Federation:
     """xmppd serving xmppd.test and Prosody serving prosody.test, routed to each other."""
 
     def __init__(self, tmp_path, xmppd_factory, *, xmppd_self_signed: bool, prosody_self_signed: bool,
-                 policy: str = "allow_dialback", prosody_secure_auth: bool = False, bidi: bool = False):
+                 policy: str = "allow_dialback", prosody_secure_auth: bool = False, bidi: bool = False,
+                 direct_tls: bool = False):
         self.ca = CertAuthority(tmp_path / "ca")
         # xmppd's certificate carries clientAuth too: Prosody (OpenSSL) checks
         # the purpose of the certificate an outgoing server presents. Prosody's
@@ -34,10 +35,12 @@ class Federation:
         self.prosody = Prosody(tmp_path / "prosody", PD, self.pcert, pkey, self.ca.path, prosody_secure_auth, bidi)
         self.xmppd = xmppd_factory(config={
             "log": "info,xmppd=debug",
-            "listeners": [{"kind": "c2s", "addr": "127.0.0.1:0"}, {"kind": "s2s", "addr": "127.0.0.1:0"}],
+            "listeners": [{"kind": "c2s", "addr": "127.0.0.1:0"}, {"kind": "s2s", "addr": "127.0.0.1:0"},
+                          {"kind": "s2s_tls", "addr": "127.0.0.1:0"}],
             "hosts": [{"domain": XD, "tls": {"cert": str(self.xcert), "key": str(xkey)}}],
             "s2s": {
-                "hosts": {PD: f"127.0.0.1:{self.prosody.s2s_port}"},
+                "hosts": {PD: f"tls://127.0.0.1:{self.prosody.s2s_tls_port}" if direct_tls
+                          else f"127.0.0.1:{self.prosody.s2s_port}"},
                 "ca_file": str(self.ca.path),
                 "system_roots": False,
                 "direct_tls": False,
@@ -47,7 +50,10 @@ class Federation:
         }, accounts=(), start=False)
         self.xmppd.ctl("register", "alice", XD, ALICE[1])
         self.xmppd.start()
-        self.prosody.configure({XD: self.xmppd.addrs["s2s"]})
+        route = self.xmppd.addrs["s2s"]
+        if direct_tls:
+            route = (*route, self.xmppd.addrs["s2s-tls"][1])
+        self.prosody.configure({XD: route})
         self.prosody.register("bob", BOB[1])
         self.prosody.start()
 
@@ -159,6 +165,24 @@ def test_bidirectional_stream_with_prosody_carries_both_directions_on_one_connec
         assert log.count("s2s connecting") == 1, f.report()
         assert auth_methods(log) == ["EXTERNAL"], f.report()
         assert "Requested bidirectional stream" in f.prosody.log(), f.report()
+    except BaseException:
+        print(f.report())
+        raise
+    finally:
+        f.close()
+
+
+def test_direct_tls_federation_with_prosody_both_ways(tmp_path, xmppd_factory):
+    f = Federation(tmp_path, xmppd_factory, xmppd_self_signed=False, prosody_self_signed=False,
+                   policy="require_valid_certificates", prosody_secure_auth=True, direct_tls=True)
+    try:
+        run(exchange_and_subscribe(f))
+        log = f.xmppd.log()
+        # XEP-0368 both ways: xmppd dialled Prosody's direct-TLS port, and
+        # Prosody dialled xmppd's s2s_tls listener (ALPN xmpp-server).
+        assert re.search(r"s2s connected .*direct_tls=true", log), f.report()
+        assert "static direct-TLS s2s route" in f.prosody.log(), f.report()
+        assert auth_methods(log).count("EXTERNAL") >= 2, f.report()
     except BaseException:
         print(f.report())
         raise

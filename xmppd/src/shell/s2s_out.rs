@@ -3,7 +3,7 @@
 //! the socket and the core like a client connection task.
 //!
 //! Resolution order (RFC 6120 §3.2, XEP-0368): a static route from
-//! `s2s.hosts`; `_xmpps-server._tcp` (TLS at once, ALPN `xmpp-server`) when
+//! `s2s.hosts` (`host:port`, or `tls://host:port` for direct TLS); `_xmpps-server._tcp` (TLS at once, ALPN `xmpp-server`) when
 //! `s2s.direct_tls`; `_xmpp-server._tcp`; the domain's A/AAAA on 5269.
 
 use std::collections::HashMap;
@@ -71,12 +71,16 @@ impl Io {
 
 async fn targets(ctx: &S2sContext, remote: &str) -> Vec<Target> {
     if let Some(route) = ctx.hosts.get(remote) {
+        let (direct, route) = match route.strip_prefix("tls://") {
+            Some(rest) => (true, rest),
+            None => (false, route.as_str()),
+        };
         return match route
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse().ok()?)))
         {
-            Some((h, p)) => vec![(h.to_owned(), p, false)],
-            None => vec![(route.clone(), DEFAULT_PORT, false)],
+            Some((h, p)) => vec![(h.to_owned(), p, direct)],
+            None => vec![(route.to_owned(), DEFAULT_PORT, direct)],
         };
     }
     let mut out = Vec::new();
@@ -138,14 +142,17 @@ async fn handshake(
     let name = ServerName::try_from(remote.to_owned()).ok()?;
     let connector = TlsConnector::from(ctx.tls.client(local, direct));
     let limit = Duration::from_secs(ctx.transport.tls_handshake_seconds);
-    let tls = tokio::time::timeout(limit, connector.connect(name, stream))
-        .await
-        .ok()?
-        .ok()?;
-    if direct && tls.get_ref().1.alpn_protocol() != Some(super::s2s_tls::ALPN_XMPP_SERVER) {
-        return None;
+    match tokio::time::timeout(limit, connector.connect(name, stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::info!(remote, direct, "s2s TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::info!(remote, direct, "s2s TLS handshake not finished within {}s", limit.as_secs());
+            None
+        }
     }
-    Some(tls)
 }
 
 fn report_tls(ctx: &S2sContext, conn: ConnId, remote: &str, tls: &TlsStream<TcpStream>) -> bool {

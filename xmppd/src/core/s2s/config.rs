@@ -30,8 +30,9 @@ pub struct S2sConfig {
     pub default_policy: S2sPolicy,
     /// Per-domain overrides of `default_policy`.
     pub domain_policy: HashMap<String, S2sPolicy>,
-    /// Static routes: remote domain to `host:port`, used instead of DNS
-    /// (tests, private federations). Default: none.
+    /// Static routes: remote domain to `host:port` (STARTTLS) or
+    /// `tls://host:port` (direct TLS), used instead of DNS (tests, private
+    /// federations). Default: none.
     pub hosts: HashMap<String, String>,
     /// A PEM file of extra trusted CAs for peer certificates (besides the
     /// system store). Default: none.
