@@ -193,6 +193,11 @@ fn reload(
                 ("workers", new.workers != running.workers),
                 ("metrics", new.metrics != running.metrics),
                 ("transport", new.transport != running.transport),
+                (
+                    "s2s.hosts/ca_file/system_roots/direct_tls",
+                    (&new.core.s2s.hosts, &new.core.s2s.ca_file, new.core.s2s.system_roots, new.core.s2s.direct_tls)
+                        != (&running.core.s2s.hosts, &running.core.s2s.ca_file, running.core.s2s.system_roots, running.core.s2s.direct_tls),
+                ),
             ] {
                 if changed {
                     tracing::warn!("{what}: the change needs a restart to apply");

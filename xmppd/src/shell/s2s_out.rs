@@ -149,7 +149,12 @@ async fn handshake(
             None
         }
         Err(_) => {
-            tracing::info!(remote, direct, "s2s TLS handshake not finished within {}s", limit.as_secs());
+            tracing::info!(
+                remote,
+                direct,
+                "s2s TLS handshake not finished within {}s",
+                limit.as_secs()
+            );
             None
         }
     }
