@@ -193,11 +193,7 @@ fn reload(
                 ("workers", new.workers != running.workers),
                 ("metrics", new.metrics != running.metrics),
                 ("transport", new.transport != running.transport),
-                (
-                    "s2s.hosts/ca_file/system_roots/direct_tls",
-                    (&new.core.s2s.hosts, &new.core.s2s.ca_file, new.core.s2s.system_roots, new.core.s2s.direct_tls)
-                        != (&running.core.s2s.hosts, &running.core.s2s.ca_file, running.core.s2s.system_roots, running.core.s2s.direct_tls),
-                ),
+                ("s2s.hosts/ca_file/system_roots/direct_tls", s2s_shell_changed(&new, running)),
             ] {
                 if changed {
                     tracing::warn!("{what}: the change needs a restart to apply");
@@ -221,6 +217,12 @@ fn reload(
         Err(e) => tracing::error!("configuration not reloaded, keeping the running one: {e}"),
     }
     notify::ready();
+}
+
+/// Whether the s2s settings the shell reads at startup changed.
+fn s2s_shell_changed(new: &XmppdConfig, running: &XmppdConfig) -> bool {
+    let (a, b) = (&new.core.s2s, &running.core.s2s);
+    a.hosts != b.hosts || a.ca_file != b.ca_file || a.system_roots != b.system_roots || a.direct_tls != b.direct_tls
 }
 
 /// After SIGTERM: wait for connections to close and storage to settle.
