@@ -192,8 +192,21 @@ def test_direct_tls_federation_with_prosody_both_ways(tmp_path, xmppd_factory):
 
 def test_federation_with_prosody_authenticated_by_dialback(tmp_path, xmppd_factory):
     f = Federation(tmp_path, xmppd_factory, xmppd_self_signed=True, prosody_self_signed=True)
+
+    async def probe_after_login():
+        # alice logs in again: xmppd probes her contact bob across the
+        # federation (RFC 6121 §4.3) and Prosody answers with bob's presence.
+        bob = await f.bob()
+        alice = await f.alice()
+        p = await presence_from(alice, "available", BOB[0])
+        assert str(p["from"]) == f"{BOB[0]}/bob-phone"
+        await bob.close()
+        await presence_from(alice, "unavailable", BOB[0])
+        await alice.close()
+
     try:
         run(exchange_and_subscribe(f))
+        run(probe_after_login())
         methods = auth_methods(f.xmppd.log())
         # Both directions: our key verified by Prosody, and Prosody's by us.
         assert methods.count("dialback") >= 2 and "EXTERNAL" not in methods, f.report()

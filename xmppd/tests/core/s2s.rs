@@ -586,3 +586,54 @@ fn oversized_stanza_from_a_server_ends_its_stream() {
     assert!(xml(&w.expect(conn, "error")).contains("policy-violation"));
     assert!(w.client(conn).closed);
 }
+
+#[test]
+fn login_probes_remote_contacts_from_the_bare_jid_and_broadcasts_presence_to_them() {
+    let mut w = World::new();
+    w.store.add_user("romeo@example.com", "pw");
+    let item = xmppd::core::RosterItem {
+        jid: crate::harness::jid("juliet@remote.example"),
+        name: None,
+        groups: Vec::new(),
+        subscription: xmppd::core::Subscription::Both,
+        ask: false,
+        pending_in: false,
+        approved: false,
+        listed: true,
+    };
+    w.store
+        .record("romeo@example.com")
+        .roster
+        .insert(item.jid.clone(), item);
+    let romeo = w.online("romeo@example.com", "orchard", 0);
+    w.take(romeo);
+    let (link, _, remote) = connects(&mut w).remove(0);
+    assert_eq!(remote, REMOTE);
+    outgoing_through_tls(
+        &mut w,
+        link,
+        names(&[REMOTE]),
+        "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>",
+    );
+    w.expect(link, "result");
+    w.send(
+        link,
+        &format!("<db:result from='{REMOTE}' to='example.com' type='valid'/>"),
+    );
+    let sent = w.take(link);
+    let probe = sent
+        .iter()
+        .find(|e| e.attribute("type") == Some("probe"))
+        .expect("a probe");
+    assert_eq!(
+        (probe.attribute("from"), probe.attribute("to")),
+        (Some("romeo@example.com"), Some("juliet@remote.example"))
+    );
+    let available = sent
+        .iter()
+        .find(|e| e.name() == "presence" && e.attribute("type").is_none());
+    assert_eq!(
+        available.and_then(|p| p.attribute("from")),
+        Some("romeo@example.com/orchard")
+    );
+}
