@@ -637,3 +637,29 @@ fn login_probes_remote_contacts_from_the_bare_jid_and_broadcasts_presence_to_the
         Some("romeo@example.com/orchard")
     );
 }
+
+#[test]
+fn dialback_requests_waiting_on_one_incoming_stream_are_bounded() {
+    let mut config = CoreConfig::default();
+    config.s2s.max_pending_verifications = 2;
+    let mut w = World::with_config(config);
+    let (conn, _) = incoming_through_tls(&mut w, TlsInfo::default());
+    for d in ["a.example", "b.example"] {
+        w.send(
+            conn,
+            &format!("<db:result from='{d}' to='example.com'>abcdef0123</db:result>"),
+        );
+    }
+    assert_eq!(
+        connects(&mut w).len(),
+        2,
+        "one verification link per claimed domain"
+    );
+    w.send(
+        conn,
+        "<db:result from='c.example' to='example.com'>abcdef0123</db:result>",
+    );
+    assert!(connects(&mut w).is_empty(), "no third connection");
+    assert!(xml(&w.expect(conn, "error")).contains("policy-violation"));
+    assert!(w.client(conn).closed);
+}

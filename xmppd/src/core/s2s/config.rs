@@ -54,7 +54,9 @@ pub struct S2sConfig {
     /// Bytes per second read from one server connection; 0 disables the
     /// limit. Default: 30720 (Prosody's 30 KB/s for s2s).
     pub bytes_per_second: u32,
-    /// Dialback verifications waiting on one outgoing stream. Default: 64.
+    /// Dialback verifications waiting on one outgoing stream, and
+    /// `<db:result/>` requests waiting on one incoming stream (each may make
+    /// us connect somewhere). Default: 64.
     pub max_pending_verifications: usize,
     /// Offer and request bidirectional streams (XEP-0288): one connection
     /// carries stanzas both ways when both servers support it. Default: true.

@@ -292,8 +292,19 @@ impl Server {
             self.arm_link(conn);
             return;
         }
-        let out = self.s2s_verify_link(&local, &remote);
         let max = self.config.s2s.max_pending_verifications;
+        match self.s2s.links.get_mut(&conn) {
+            Some(l) if l.pending_db < max => l.pending_db += 1,
+            _ => {
+                self.emit(Event::S2sAuthFailed {
+                    conn,
+                    domain: remote,
+                });
+                self.s2s_stream_error(conn, StreamCondition::PolicyViolation);
+                return;
+            }
+        }
+        let out = self.s2s_verify_link(&local, &remote);
         let Some(o) = self.s2s.links.get_mut(&out) else {
             return;
         };

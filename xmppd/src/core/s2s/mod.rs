@@ -115,6 +115,9 @@ pub(crate) struct Link {
     /// Bidirectional (XEP-0288): once authenticated, the stream carries
     /// stanzas both ways.
     pub(crate) bidi: bool,
+    /// Incoming: `<db:result/>` requests awaiting verification (each may
+    /// open a connection, so they are bounded).
+    pub(crate) pending_db: usize,
     budget: ByteBudget,
     pub(crate) throttled_until: Option<Instant>,
     pub(crate) read_paused: bool,
@@ -208,6 +211,7 @@ impl Server {
             verifies: Vec::new(),
             can_verify: false,
             bidi: false,
+            pending_db: 0,
             budget: ByteBudget::new(rate * 2.0, now),
             throttled_until: None,
             read_paused: false,
@@ -525,6 +529,7 @@ impl Server {
         if l.stream_id != v.id {
             return;
         }
+        l.pending_db = l.pending_db.saturating_sub(1);
         if valid {
             l.authed.insert(v.remote.clone());
             l.reader.set_authenticated(true);
