@@ -24,6 +24,8 @@ want chromium
 want chromium-driver
 want python3-cryptography
 want go-sendxmpp
+# XMPP federation peer: Prosody, run unprivileged by the tests with its own config.
+want prosody
 # Test runner for the interop suites.
 want python3-pytest
 # Tools used by the tests and the benchmark scripts.
@@ -48,6 +50,14 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# The prosody package starts a system instance; the s2s tests run their own.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now prosody >/dev/null 2>&1 || true
+fi
+if pgrep -x prosody >/dev/null 2>&1 && [ -f /run/prosody/prosody.pid ]; then
+    kill "$(cat /run/prosody/prosody.pid)" 2>/dev/null || true
 fi
 
 # The coturn package must not run its own turnserver on our ports.

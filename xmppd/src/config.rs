@@ -52,8 +52,7 @@ pub enum ListenerKind {
     C2s,
     /// Clients, TLS from the first byte with ALPN `xmpp-client` (XEP-0368).
     C2sTls,
-    /// Servers (RFC 6120). Federation is not implemented yet: streams are
-    /// answered with a `<policy-violation/>` stream error and closed.
+    /// Servers (RFC 6120), plain TCP upgraded with STARTTLS; see `s2s:`.
     S2s,
     /// Web clients over HTTPS (TLS with SNI from the hosts' certificates):
     /// XMPP over WebSocket (RFC 7395), host-meta (XEP-0156), HTTP upload
@@ -62,6 +61,8 @@ pub enum ListenerKind {
     /// The same over plain HTTP, for a TLS-terminating reverse proxy:
     /// bind it to loopback.
     Http,
+    /// Servers, TLS from the first byte with ALPN `xmpp-server` (XEP-0368).
+    S2sTls,
 }
 
 impl ListenerKind {
@@ -69,7 +70,7 @@ impl ListenerKind {
     pub fn proto(self) -> Proto {
         match self {
             Self::C2s | Self::S2s | Self::Http => Proto::Tcp,
-            Self::C2sTls | Self::Https => Proto::Tls,
+            Self::C2sTls | Self::S2sTls | Self::Https => Proto::Tls,
         }
     }
 
@@ -81,6 +82,7 @@ impl ListenerKind {
             Self::S2s => "s2s",
             Self::Https => "https",
             Self::Http => "http",
+            Self::S2sTls => "s2s-tls",
         }
     }
 }
@@ -200,6 +202,8 @@ struct RawConfig {
     push: crate::core::PushConfig,
     #[serde(default)]
     pep: crate::core::PepConfig,
+    #[serde(default)]
+    s2s: crate::core::S2sConfig,
 }
 
 impl XmppdConfig {
@@ -276,6 +280,7 @@ impl XmppdConfig {
             archive: raw.archive,
             push: raw.push,
             pep: raw.pep,
+            s2s: raw.s2s,
         };
         let config = Self {
             log: raw.log,
@@ -336,7 +341,7 @@ impl XmppdConfig {
             return invalid("hosts", "no enabled virtual host: add one under `hosts:` or in a drop-in file");
         }
         let needs_tls = self.core.require_encryption
-            || self.listeners.iter().any(|l| matches!(l.kind, ListenerKind::C2sTls | ListenerKind::Https));
+            || self.listeners.iter().any(|l| matches!(l.kind, ListenerKind::C2sTls | ListenerKind::S2sTls | ListenerKind::Https));
         if needs_tls {
             if let Some(h) = self.enabled_hosts().find(|h| h.tls.is_none()) {
                 let origin = h.source.as_deref().unwrap_or(path);

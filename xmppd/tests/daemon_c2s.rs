@@ -118,13 +118,19 @@ fn sighup_reloads_config_and_keeps_sessions() {
 }
 
 #[test]
-fn s2s_streams_are_refused_with_a_stream_error() {
+fn s2s_stream_for_a_domain_not_hosted_here_gets_host_unknown() {
     let mut d = started();
     let mut s = TcpStream::connect(d.s2s.unwrap()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' \
+          xmlns:stream='http://etherx.jabber.org/streams' from='remote.example' \
+          to='nothere.example' version='1.0'>",
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    assert!(out.contains("<policy-violation") && out.ends_with("</stream:stream>"), "{out}");
+    assert!(out.contains("<host-unknown") && out.ends_with("</stream:stream>"), "{out}");
     assert_eq!(d.stop(), Some(0));
 }
 

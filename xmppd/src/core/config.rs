@@ -75,6 +75,8 @@ pub struct CoreConfig {
     pub push: super::features::push::PushConfig,
     /// `pep:`: personal eventing (XEP-0163).
     pub pep: super::pep::PepConfig,
+    /// Federation (server-to-server).
+    pub s2s: super::s2s::config::S2sConfig,
 }
 
 impl Default for CoreConfig {
@@ -93,6 +95,7 @@ impl Default for CoreConfig {
             archive: Default::default(),
             push: Default::default(),
             pep: Default::default(),
+            s2s: super::s2s::config::S2sConfig::default(),
         }
     }
 }

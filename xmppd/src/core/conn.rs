@@ -41,7 +41,7 @@ pub(crate) struct ByteBudget {
 }
 
 impl ByteBudget {
-    fn new(burst: f64, now: Instant) -> Self {
+    pub(crate) fn new(burst: f64, now: Instant) -> Self {
         Self {
             tokens: burst,
             updated: now,
@@ -49,7 +49,7 @@ impl ByteBudget {
     }
 
     /// Take `n` bytes; returns when reading may resume if the budget is overdrawn.
-    fn consume(&mut self, n: usize, rate: f64, burst: f64, now: Instant) -> Option<Instant> {
+    pub(crate) fn consume(&mut self, n: usize, rate: f64, burst: f64, now: Instant) -> Option<Instant> {
         if rate <= 0.0 {
             return None;
         }
@@ -98,6 +98,9 @@ impl Server {
         now: Instant,
     ) -> Result<ConnId, Refused> {
         self.now = now;
+        if listener.is_s2s() {
+            return self.s2s_opened(peer, listener.is_direct_tls());
+        }
         let ip = peer.ip();
         let count = self.per_ip.get(&ip).copied().unwrap_or(0);
         if count >= self.config.limits.max_connections_per_ip {
@@ -114,10 +117,7 @@ impl Server {
             id,
             peer,
             reader: StreamReader::new(self.config.stream),
-            stage: match listener {
-                Listener::Starttls => Stage::ExpectHeader,
-                Listener::DirectTls => Stage::TlsHandshake,
-            },
+            stage: if listener.is_direct_tls() { Stage::TlsHandshake } else { Stage::ExpectHeader },
             tls: None,
             domain: None,
             header_sent: false,
@@ -142,6 +142,10 @@ impl Server {
     /// [`Event::StartTls`], or for a [`Listener::DirectTls`] connection).
     pub fn handle_tls_established(&mut self, conn: ConnId, info: TlsInfo, now: Instant) {
         self.now = now;
+        if self.s2s.links.contains_key(&conn) {
+            self.s2s_tls(conn, info);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -157,6 +161,10 @@ impl Server {
     /// Bytes arrived on `conn` (decrypted, if TLS is on).
     pub fn handle_bytes(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         self.now = now;
+        if self.s2s.links.contains_key(&conn) {
+            self.s2s_bytes(conn, data);
+            return;
+        }
         let l = &self.config.limits;
         let rate = f64::from(l.c2s_bytes_per_second);
         let burst = rate * f64::from(l.c2s_burst_seconds.max(1));
@@ -193,6 +201,7 @@ impl Server {
         if self.conns.contains_key(&conn) {
             self.drop_conn(conn, true, false);
         }
+        self.s2s_drop(conn, false, super::error::StanzaCondition::RemoteServerNotFound);
     }
 
     /// Parse and act on buffered input until it runs out or the connection

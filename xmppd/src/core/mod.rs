@@ -40,6 +40,8 @@
 //! | [`Event::PauseReading`] / [`Event::ResumeReading`] | stops / restarts reading that socket (byte-rate limit, or the core waits for storage) | – |
 //! | [`Event::Storage`] | performs the [`StorageRequest`]; writes for one account in order | [`Server::handle_storage`] |
 //! | [`Event::Authenticated`], [`Event::AuthFailed`] | logs (fail2ban-friendly) | – |
+//! | [`Event::ConnectS2s`] | resolves the domain, connects (TLS first for direct TLS); on [`Event::StartTls`] for that connection runs a TLS *client* handshake | [`Server::handle_s2s_connected`] or [`Server::handle_connection_closed`] |
+//! | [`Event::S2sAuthenticated`], [`Event::S2sAuthFailed`] | logs | – |
 //!
 //! For [`Listener::DirectTls`] (XEP-0368) the shell completes the handshake
 //! first and calls [`Server::handle_tls_established`] before any bytes.
@@ -71,8 +73,9 @@
 //!   indistinguishable from wrong passwords.
 //! - Byte-rate limits are enforced by the shell on the core's request
 //!   (pause/resume events), stanza sizes by `rtc-xmlstream`.
-//! - Stanzas for other domains get `<remote-server-not-found/>` until s2s
-//!   attaches in `router.rs`.
+//! - Stanzas for other domains go to [`s2s`] (federation): queued,
+//!   [`Event::ConnectS2s`] asks the shell for a connection, and what cannot
+//!   be delivered is bounced.
 //!
 //! # Supported protocols
 //!
@@ -80,7 +83,9 @@
 //! versioning and pre-approval, full subscription state machine, presence,
 //! message routing), XEP-0030, XEP-0049, XEP-0054 + XEP-0153, XEP-0092,
 //! XEP-0115 (server caps), XEP-0160 + XEP-0203, XEP-0191, XEP-0198 (with
-//! resumption), XEP-0199, XEP-0202, XEP-0280, XEP-0352, XEP-0368, XEP-0440.
+//! resumption), XEP-0199, XEP-0202, XEP-0280, XEP-0352, XEP-0368, XEP-0440;
+//! federation (`s2s/`): RFC 6120 server streams, XEP-0178 (SASL EXTERNAL),
+//! XEP-0220 with XEP-0185 keys, XEP-0288, XEP-0368 for servers.
 
 mod account;
 pub(crate) mod clock;
@@ -97,6 +102,7 @@ mod pep;
 mod presence;
 mod roster;
 mod router;
+pub mod s2s;
 pub mod scram;
 mod server;
 mod session;
@@ -113,6 +119,7 @@ pub use features::extdisco::{rest_credentials, ExtDiscoConfig, ExtService, Servi
 pub use upload::UploadConfig;
 pub use error::{Error, ErrorType, StanzaCondition, StreamCondition};
 pub use jid::{Jid, JidError};
+pub use s2s::config::{S2sConfig, S2sPolicy};
 pub use scram::{ScramHash, ScramKeys};
 pub use server::Server;
 pub use storage::{

@@ -2,9 +2,7 @@
 //! each stanza goes — a local account, the server itself, or another domain
 //! (RFC 6120 §10) — and bounces what cannot be delivered.
 //!
-//! Other domains are where s2s and components will attach
-//! ([`Server::route_remote`]); until then their stanzas are answered with
-//! `<remote-server-not-found/>`.
+//! Other domains go to federation ([`Server::route_remote`], `s2s/`).
 
 use rtc_xmlstream::Element;
 
@@ -132,12 +130,10 @@ impl Server {
         }
     }
 
-    /// Another domain. Server-to-server routing attaches here; for now
-    /// messages and IQ requests are refused and presence is dropped.
-    pub(crate) fn route_remote(&mut self, e: Element, _to: Jid) {
-        if Kind::of(&e) != Some(Kind::Presence) {
-            self.bounce(&e, StanzaError::new(StanzaCondition::RemoteServerNotFound));
-        }
+    /// Another domain: federation (`s2s/`) queues or sends it, and bounces
+    /// what cannot be delivered.
+    pub(crate) fn route_remote(&mut self, e: Element, to: Jid) {
+        self.s2s_route(e, to);
     }
 
     /// Answer an undeliverable stanza with an error to its sender

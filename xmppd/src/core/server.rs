@@ -29,6 +29,8 @@ pub(crate) enum TimerKey {
     Session(SessionId),
     /// The next message-archive expiry step (XEP-0313).
     ArchiveExpiry,
+    /// A server-to-server link (`s2s/`).
+    Link(ConnId),
 }
 
 /// The sans-IO XMPP server core. See the [module docs](super) for the run loop.
@@ -59,6 +61,8 @@ pub struct Server {
     pub(crate) caps_ver: String,
     /// Clients' entity capabilities, for PEP (XEP-0115).
     pub(crate) caps: super::pep::caps::CapsState,
+    /// Federation state (`s2s/`).
+    pub(crate) s2s: super::s2s::S2s,
 }
 
 impl Server {
@@ -100,6 +104,7 @@ impl Server {
             next_id: 1,
             caps_ver: disco::caps_ver(config.advertise_version),
             caps: Default::default(),
+            s2s: super::s2s::S2s::default(),
             config,
         };
         let first = Duration::from_secs(server.config.archive.expiry_interval_seconds.max(1));
@@ -138,6 +143,7 @@ impl Server {
     /// messages are stored offline.
     pub fn shutdown(&mut self, now: Instant) {
         self.now = now;
+        self.s2s_shutdown();
         let all: Vec<ConnId> = self.conns.keys().copied().collect();
         for conn in all {
             self.stream_error(conn, super::error::StreamCondition::SystemShutdown);
@@ -181,6 +187,7 @@ impl Server {
                 TimerKey::Conn(c) => self.conn_timeout(c),
                 TimerKey::Session(s) => self.session_timeout(s),
                 TimerKey::ArchiveExpiry => self.mam_expire(),
+                TimerKey::Link(c) => self.link_timeout(c),
             }
         }
         self.auth_failures.purge_idle(now);

@@ -42,6 +42,22 @@ pub enum Listener {
     /// completes the handshake and calls
     /// [`super::Server::handle_tls_established`] before feeding bytes.
     DirectTls,
+    /// Servers, plain TCP with STARTTLS (RFC 6120 §5), usually port 5269.
+    S2s,
+    /// Servers, TLS from the first byte with ALPN `xmpp-server` (XEP-0368).
+    S2sDirectTls,
+}
+
+impl Listener {
+    /// A server-to-server listener.
+    pub fn is_s2s(self) -> bool {
+        matches!(self, Self::S2s | Self::S2sDirectTls)
+    }
+
+    /// TLS from the first byte.
+    pub fn is_direct_tls(self) -> bool {
+        matches!(self, Self::DirectTls | Self::S2sDirectTls)
+    }
 }
 
 /// What the shell learned from a completed TLS handshake.
@@ -54,6 +70,11 @@ pub struct TlsInfo {
     /// with the label `EXPORTER-Channel-Binding` and no context. Only for
     /// TLS 1.3; `None` otherwise.
     pub exporter: Option<Vec<u8>>,
+    /// Server-to-server only: the DNS names of the peer's certificate if
+    /// its chain is PKIX-valid (serverAuth EKU) to a trusted root, whatever
+    /// the name; `None` without a certificate or when it does not validate.
+    /// For an outgoing stream the shell lists only the domain it validated.
+    pub peer_names: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for TlsInfo {
@@ -61,6 +82,7 @@ impl std::fmt::Debug for TlsInfo {
         f.debug_struct("TlsInfo")
             .field("server_end_point", &self.server_end_point.is_some())
             .field("exporter", &self.exporter.is_some())
+            .field("peer_names", &self.peer_names)
             .finish()
     }
 }
@@ -131,6 +153,38 @@ pub enum Event {
         user: Jid,
         /// The SASL mechanism used.
         mechanism: &'static str,
+    },
+    /// Open an outgoing server-to-server connection to `remote`: resolve it
+    /// (static route, `_xmpps-server._tcp` with TLS at once, then
+    /// `_xmpp-server._tcp`, then A/AAAA on 5269), connect, then call
+    /// [`super::Server::handle_s2s_connected`] (after
+    /// [`super::Server::handle_tls_established`] for direct TLS), or
+    /// [`super::Server::handle_connection_closed`] if nothing answers.
+    /// [`Event::StartTls`] on this connection means a TLS *client*
+    /// handshake for `remote`, presenting the certificate of `local`.
+    ConnectS2s {
+        /// The connection the core assigned.
+        conn: ConnId,
+        /// Our domain.
+        local: String,
+        /// The domain to reach.
+        remote: String,
+    },
+    /// A remote domain authenticated on a server stream (for logs).
+    S2sAuthenticated {
+        /// The connection.
+        conn: ConnId,
+        /// The remote domain.
+        domain: String,
+        /// `EXTERNAL`, `dialback` or `certificate+dialback`.
+        method: &'static str,
+    },
+    /// A remote domain was refused or could not authenticate (for logs).
+    S2sAuthFailed {
+        /// The connection.
+        conn: ConnId,
+        /// The remote domain.
+        domain: String,
     },
     /// A client failed to authenticate (for logs, e.g. fail2ban).
     AuthFailed {

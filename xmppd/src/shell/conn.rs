@@ -35,6 +35,8 @@ pub(crate) struct ConnContext {
     /// Triggered when the daemon stops: a task still waiting for its TLS
     /// handshake or first bytes gives up at once.
     pub shutdown: Shutdown,
+    /// Certificate validation for server-to-server listeners.
+    pub s2s_tls: Option<super::s2s_tls::S2sTls>,
 }
 
 enum Transport {
@@ -99,7 +101,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, listener: Listene
         return;
     }
     let Ok(Some(conn)) = id.await else { return };
-    let mut run = Conn { conn, peer, ctx: Arc::clone(&ctx), paused: false, header_by: None };
+    let mut run = Conn { conn, peer, ctx: Arc::clone(&ctx), paused: false, header_by: None, listener };
     let end = run.drive(stream, listener, &mut rx).await;
     match &end {
         End::Closed | End::Eof => tracing::debug!(conn = conn.as_u64(), %peer, "connection ended: {end}"),
@@ -118,6 +120,7 @@ struct Conn {
     /// The client's whole stream header is due by then (slowloris); the
     /// core's first write answers it and disarms this.
     header_by: Option<Instant>,
+    listener: Listener,
 }
 
 impl Conn {
@@ -131,12 +134,13 @@ impl Conn {
         listener: Listener,
         rx: &mut mpsc::UnboundedReceiver<Vec<ToConn>>,
     ) -> End {
-        let mut io = match listener {
-            Listener::Starttls => Transport::Plain(stream),
-            Listener::DirectTls => match self.handshake(stream, true).await {
+        let mut io = if listener.is_direct_tls() {
+            match self.handshake(stream, true).await {
                 Ok(s) => Transport::Tls(Box::new(s)),
                 Err(e) => return e,
-            },
+            }
+        } else {
+            Transport::Plain(stream)
         };
         self.expect_header();
         let mut buf = vec![0u8; self.ctx.transport.read_chunk_bytes];
@@ -215,6 +219,9 @@ impl Conn {
         let Some(server) = &self.ctx.tls else {
             return Err(End::Handshake("no certificate configured".into()));
         };
+        if self.listener.is_s2s() {
+            return self.handshake_s2s(server, stream, alpn).await;
+        }
         let acceptor = ConnAcceptor::new(server, alpn);
         let limit = self.ctx.transport.tls_handshake_seconds;
         let accept = tokio::time::timeout(Self::secs(limit), acceptor.acceptor.accept(stream));
@@ -228,6 +235,30 @@ impl Conn {
         };
         let info = acceptor.binding(tls.get_ref().1);
         tracing::debug!(conn = self.conn.as_u64(), peer = %self.peer, ?info, "TLS established");
+        if self.ctx.core.send(ToCore::Tls { conn: self.conn, info }).is_err() {
+            return Err(End::Core);
+        }
+        Ok(tls)
+    }
+}
+
+impl Conn {
+    /// The server side of an s2s handshake; the peer's certificate, if any,
+    /// is validated afterwards and reported to the core.
+    async fn handshake_s2s(&self, server: &TlsServer, stream: TcpStream, alpn: bool) -> Result<TlsStream<TcpStream>, End> {
+        let Some(s2s) = &self.ctx.s2s_tls else {
+            return Err(End::Handshake("no s2s TLS configuration".into()));
+        };
+        let config = super::s2s_tls::S2sTls::server(server, alpn).map_err(|e| End::Handshake(e.to_string()))?;
+        let acceptor = rtc_tls::tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let limit = self.ctx.transport.tls_handshake_seconds;
+        let tls = match tokio::time::timeout(Self::secs(limit), acceptor.accept(stream)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(End::Handshake(e.to_string())),
+            Err(_) => return Err(End::Handshake(format!("not finished within {limit}s"))),
+        };
+        let info = s2s.info(tls.get_ref().1.peer_certificates(), None);
+        tracing::debug!(conn = self.conn.as_u64(), peer = %self.peer, ?info, "s2s TLS established");
         if self.ctx.core.send(ToCore::Tls { conn: self.conn, info }).is_err() {
             return Err(End::Core);
         }

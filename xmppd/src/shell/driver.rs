@@ -34,6 +34,8 @@ pub(crate) enum ToCore {
     Tls { conn: ConnId, info: TlsInfo },
     /// Decrypted bytes from a client.
     Bytes { conn: ConnId, data: Vec<u8> },
+    /// An outgoing server connection is up (`Event::ConnectS2s`).
+    S2sConnected { conn: ConnId },
     /// The client went away (EOF, error, timeout).
     Closed { conn: ConnId },
     /// A storage worker's answer.
@@ -42,7 +44,7 @@ pub(crate) enum ToCore {
         result: Result<StorageAnswer, StorageError>,
     },
     /// SIGHUP: new settings.
-    Reconfigure { config: CoreConfig, hosts: Vec<VirtualHost> },
+    Reconfigure { config: Box<CoreConfig>, hosts: Vec<VirtualHost> },
     /// SIGTERM: `<system-shutdown/>` to everyone; refuse new connections.
     Shutdown,
 }
@@ -82,6 +84,7 @@ pub(crate) async fn run(
     mut rx: mpsc::UnboundedReceiver<ToCore>,
     storage: Storage,
     gauges: Arc<Gauges>,
+    s2s: Arc<super::s2s_out::S2sContext>,
 ) {
     let mut conns: HashMap<ConnId, mpsc::UnboundedSender<Vec<ToConn>>> = HashMap::new();
     let mut stopping = false;
@@ -119,19 +122,20 @@ pub(crate) async fn run(
                 }
             }
             Some(ToCore::Tls { conn, info }) => core.handle_tls_established(conn, info, now),
+            Some(ToCore::S2sConnected { conn }) => core.handle_s2s_connected(conn, now),
             Some(ToCore::Bytes { conn, data }) => core.handle_bytes(conn, &data, now),
             Some(ToCore::Closed { conn }) => {
                 conns.remove(&conn);
                 core.handle_connection_closed(conn, now);
             }
             Some(ToCore::Storage { id, result }) => core.handle_storage(id, result, now),
-            Some(ToCore::Reconfigure { config, hosts }) => core.reconfigure(config, &hosts, now),
+            Some(ToCore::Reconfigure { config, hosts }) => core.reconfigure(*config, &hosts, now),
             Some(ToCore::Shutdown) => {
                 stopping = true;
                 core.shutdown(now);
             }
         }
-        deadline = drain(&mut core, &mut conns, &storage, &gauges);
+        deadline = drain(&mut core, &mut conns, &storage, &gauges, &s2s);
         gauges.connections.store(core.connection_count(), Ordering::Relaxed);
         gauges.sessions.store(core.session_count(), Ordering::Relaxed);
     }
@@ -143,7 +147,9 @@ fn drain(
     conns: &mut HashMap<ConnId, mpsc::UnboundedSender<Vec<ToConn>>>,
     storage: &Storage,
     gauges: &Gauges,
+    s2s: &Arc<super::s2s_out::S2sContext>,
 ) -> Instant {
+    let mut spawned = Vec::new();
     let mut batches: Vec<(ConnId, Vec<ToConn>)> = Vec::new();
     let mut push = |conn: ConnId, cmd: ToConn| match batches.iter_mut().find(|(c, _)| *c == conn) {
         Some((_, b)) => b.push(cmd),
@@ -163,6 +169,18 @@ fn drain(
                     gauges.auth_ok.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(conn = conn.as_u64(), %user, mechanism, "authenticated");
                 }
+                Event::ConnectS2s { conn, local, remote } => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    spawned.push((conn, tx));
+                    tracing::info!(conn = conn.as_u64(), %local, %remote, "s2s connecting");
+                    tokio::spawn(super::s2s_out::run(conn, local, remote, rx, Arc::clone(s2s)));
+                }
+                Event::S2sAuthenticated { conn, domain, method } => {
+                    tracing::info!(conn = conn.as_u64(), %domain, method, "s2s authenticated");
+                }
+                Event::S2sAuthFailed { conn, domain } => {
+                    tracing::warn!(conn = conn.as_u64(), %domain, "s2s authentication refused");
+                }
                 Event::AuthFailed { conn, peer, user } => {
                     gauges.auth_failed.fetch_add(1, Ordering::Relaxed);
                     // One fixed-format line per failure, for fail2ban.
@@ -175,6 +193,7 @@ fn drain(
             },
         }
     };
+    conns.extend(spawned);
     for (conn, batch) in batches {
         let closing = batch.contains(&ToConn::Close);
         let tx = if closing { conns.remove(&conn) } else { conns.get(&conn).cloned() };

@@ -1,8 +1,7 @@
 //! Listening sockets and their accept loops.
 //!
-//! c2s listeners hand each accepted socket to a connection task. The s2s
-//! listener answers every stream with a `<policy-violation/>` stream error
-//! and closes it: federation (issue #5) is not implemented yet.
+//! Every listener hands each accepted socket to a connection task; the
+//! listener kind tells the core whether it is a client or a server stream.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,8 +10,7 @@ use std::time::Duration;
 
 use rtc_daemon::{Shutdown, TaskTracker};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::conn::{self, ConnContext};
 use super::error::ShellError;
@@ -22,13 +20,6 @@ use crate::core::Listener;
 
 /// Pending connections per listening socket.
 const BACKLOG: i32 = 1024;
-
-/// What an s2s peer is told (RFC 6120 §4.9.3.15).
-const S2S_REFUSAL: &[u8] = b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' \
-xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><stream:error>\
-<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
-<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>server-to-server connections are not \
-supported by this server yet</text></stream:error></stream:stream>";
 
 /// A bound listening socket.
 #[derive(Debug)]
@@ -98,17 +89,11 @@ pub(crate) async fn accept_loop(
                 tracker.spawn(super::http::serve(stream, peer, https, Arc::clone(&web)));
             }
             ListenerKind::S2s => {
-                tracing::info!(%peer, "s2s connection refused: federation is not supported yet");
-                tokio::spawn(refuse_s2s(stream));
+                tracker.spawn(conn::serve(stream, peer, Listener::S2s, Arc::clone(&ctx)));
+            }
+            ListenerKind::S2sTls => {
+                tracker.spawn(conn::serve(stream, peer, Listener::S2sDirectTls, Arc::clone(&ctx)));
             }
         }
     }
-}
-
-async fn refuse_s2s(mut stream: TcpStream) {
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        stream.write_all(S2S_REFUSAL).await?;
-        stream.shutdown().await
-    })
-    .await;
 }

@@ -23,8 +23,11 @@
 //! to close and storage writes (offline messages of ending sessions) to
 //! finish, then returns.
 //!
-//! Deliberately not here: protocol decisions (the core makes them all),
-//! server-to-server federation (the s2s port only refuses streams), and
+//! - Outgoing server-to-server connections get their own task
+//!   (`s2s_out.rs`: DNS SRV, connect, client TLS); certificate validation
+//!   for both directions is in `s2s_tls.rs`.
+//!
+//! Deliberately not here: protocol decisions (the core makes them all), and
 //! changing listeners or the database without a restart.
 
 mod conn;
@@ -33,6 +36,8 @@ mod error;
 mod http;
 mod listen;
 mod metrics;
+mod s2s_out;
+mod s2s_tls;
 mod storage;
 pub mod tls;
 
@@ -118,13 +123,23 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
     let (core_tx, core_rx) = mpsc::unbounded_channel();
     let storage = Storage::start(db.xmpp(), quotas(&config), core_tx.clone());
     let gauges = Arc::new(Gauges::default());
-    let core_task = tokio::spawn(driver::run(core, core_rx, storage.clone(), Arc::clone(&gauges)));
+    let s2s_tls = s2s_tls::S2sTls::new(&config)?;
+    let s2s_ctx = Arc::new(s2s_out::S2sContext {
+        core: core_tx.clone(),
+        tls: s2s_tls.clone(),
+        hosts: config.core.s2s.hosts.clone(),
+        direct_tls: config.core.s2s.direct_tls,
+        transport: config.transport.clone(),
+        resolver: hickory_resolver::TokioResolver::builder_tokio().ok().map(|b| b.build()),
+    });
+    let core_task = tokio::spawn(driver::run(core, core_rx, storage.clone(), Arc::clone(&gauges), s2s_ctx));
 
     let ctx = Arc::new(conn::ConnContext {
         core: core_tx.clone(),
         tls: tls.clone(),
         transport: config.transport.clone(),
         shutdown: life.shutdown(),
+        s2s_tls: Some(s2s_tls),
     });
     let web = http::start(&config, core_tx.clone(), tls.clone(), life.shutdown());
     let mut announced = Vec::new();
@@ -150,9 +165,6 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
     }
     let hosts: Vec<&str> = config.enabled_hosts().map(|h| h.domain.as_str()).collect();
     tracing::info!(hosts = ?hosts, "xmppd started");
-    if config.listeners.iter().any(|l| l.kind == crate::config::ListenerKind::S2s) {
-        tracing::warn!("s2s listener open, but federation is not implemented yet: remote servers are refused");
-    }
     rtc_daemon::ready("xmppd", &announced)?;
 
     while let Event::Reload = life.next_event().await {
@@ -194,6 +206,7 @@ fn reload(
                 ("metrics", new.metrics != running.metrics),
                 ("transport", new.transport != running.transport),
                 ("web", new.web != running.web),
+                ("s2s.hosts/ca_file/system_roots/direct_tls", s2s_shell_changed(&new, running)),
             ] {
                 if changed {
                     tracing::warn!("{what}: the change needs a restart to apply");
@@ -208,7 +221,7 @@ fn reload(
                 (_, None) => {}
             }
             let _ = core.send(ToCore::Reconfigure {
-                config: new.core_config(),
+                config: Box::new(new.core_config()),
                 hosts: new.virtual_hosts(),
             });
             *running = new;
@@ -217,6 +230,12 @@ fn reload(
         Err(e) => tracing::error!("configuration not reloaded, keeping the running one: {e}"),
     }
     notify::ready();
+}
+
+/// Whether the s2s settings the shell reads at startup changed.
+fn s2s_shell_changed(new: &XmppdConfig, running: &XmppdConfig) -> bool {
+    let (a, b) = (&new.core.s2s, &running.core.s2s);
+    a.hosts != b.hosts || a.ca_file != b.ca_file || a.system_roots != b.system_roots || a.direct_tls != b.direct_tls
 }
 
 /// After SIGTERM: wait for connections to close and storage to settle.

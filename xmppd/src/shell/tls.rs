@@ -91,6 +91,7 @@ impl ConnAcceptor {
         TlsInfo {
             server_end_point,
             exporter,
+            peer_names: None,
         }
     }
 }

@@ -274,6 +274,11 @@ impl Client {
         Self { reader, inbox: VecDeque::new(), raw: Vec::new(), closed: false, starttls: false, paused: false }
     }
 
+    /// Start parsing a new stream (after a TLS handshake or SASL success the peer itself drove).
+    pub fn reset_reader(&mut self) {
+        self.reader.reset();
+    }
+
     fn feed(&mut self, data: &[u8]) {
         self.raw.extend_from_slice(data);
         self.reader.feed(data);
@@ -376,6 +381,11 @@ impl World {
         Ok(conn)
     }
 
+    /// Watch a connection the core opened itself (an outgoing s2s link).
+    pub fn attach(&mut self, conn: ConnId) {
+        self.clients.insert(conn, Client::new());
+    }
+
     pub fn connect(&mut self) -> ConnId {
         self.connect_from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), Listener::Starttls).unwrap()
     }
@@ -421,7 +431,7 @@ impl World {
     }
 
     pub fn cb_info() -> TlsInfo {
-        TlsInfo { server_end_point: Some(CB_END_POINT.to_vec()), exporter: Some(CB_EXPORTER.to_vec()) }
+        TlsInfo { server_end_point: Some(CB_END_POINT.to_vec()), exporter: Some(CB_EXPORTER.to_vec()), ..TlsInfo::default() }
     }
 
     /// Connect, STARTTLS, open the encrypted stream; returns the features.

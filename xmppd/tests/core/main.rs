@@ -19,6 +19,7 @@ mod offline;
 mod pep;
 mod presence;
 mod routing;
+mod s2s;
 mod sm;
 mod streams;
 mod subscriptions;

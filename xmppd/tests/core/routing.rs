@@ -100,8 +100,10 @@ fn messages_to_unknown_local_users_are_refused() {
 }
 
 #[test]
-fn other_domains_are_unreachable_until_s2s_exists() {
-    let mut w = World::new();
+fn other_domains_are_unreachable_when_federation_is_off() {
+    let mut config = xmppd::core::CoreConfig::default();
+    config.s2s.enabled = false;
+    let mut w = World::with_config(config);
     w.store.add_user("romeo@example.com", "pw");
     let romeo = w.online("romeo@example.com", "orchard", 0);
     w.take(romeo);

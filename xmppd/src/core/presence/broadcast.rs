@@ -88,11 +88,15 @@ impl Server {
             .filter(|i| i.pending_in)
             .map(|i| i.jid.clone())
             .collect();
-        // Probes, answered locally for local contacts (§4.3).
+        // Probes (§4.3): answered locally for local contacts; for remote
+        // ones sent from the bare JID through federation (§4.3.1).
         for contact in contacts {
             if self.is_local_domain(contact.domain()) {
                 let probe = stanza::presence(PresenceType::Probe, &full, &contact);
                 self.probe_answer(&contact, &probe);
+            } else {
+                let probe = stanza::presence(PresenceType::Probe, &user, &contact);
+                self.route_remote(probe, contact);
             }
         }
         // The user's other resources (§4.2.2).
