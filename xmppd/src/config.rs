@@ -53,13 +53,17 @@ pub enum ListenerKind {
     /// Servers (RFC 6120). Federation is not implemented yet: streams are
     /// answered with a `<policy-violation/>` stream error and closed.
     S2s,
+    /// External components (XEP-0114 accept protocol). Bind it to the
+    /// loopback interface (`127.0.0.1:5347`): components authenticate with a
+    /// shared secret only.
+    Component,
 }
 
 impl ListenerKind {
     /// The transport as announced in logs and the `READY` line.
     pub fn proto(self) -> Proto {
         match self {
-            Self::C2s | Self::S2s => Proto::Tcp,
+            Self::C2s | Self::S2s | Self::Component => Proto::Tcp,
             Self::C2sTls => Proto::Tls,
         }
     }
@@ -70,6 +74,7 @@ impl ListenerKind {
             Self::C2s => "c2s",
             Self::C2sTls => "c2s-tls",
             Self::S2s => "s2s",
+            Self::Component => "component",
         }
     }
 }
@@ -175,6 +180,8 @@ struct RawConfig {
     limits: LimitsConfig,
     #[serde(default)]
     timeouts: TimeoutConfig,
+    #[serde(default)]
+    components: Vec<crate::core::ComponentConfig>,
 }
 
 impl XmppdConfig {
@@ -237,6 +244,14 @@ impl XmppdConfig {
             })?;
         }
         hosts::check_unique(path, &hosts)?;
+        for (i, c) in raw.components.iter().enumerate() {
+            c.check().map_err(|(k, m)| invalid(&format!("components[{i}].{k}"), m))?;
+            let taken = hosts.iter().any(|h| h.domain == c.domain)
+                || raw.components.iter().take(i).any(|o| o.domain == c.domain);
+            if taken {
+                return Err(invalid(&format!("components[{i}].domain"), format!("{} is declared twice", c.domain)));
+            }
+        }
         let core = CoreConfig {
             admins: raw.admins,
             require_encryption: raw.require_encryption,
@@ -246,6 +261,7 @@ impl XmppdConfig {
             stream: raw.stream.unwrap_or_default(),
             limits: raw.limits,
             timeouts: raw.timeouts,
+            components: raw.components,
         };
         let config = Self {
             log: raw.log,

@@ -104,7 +104,7 @@ pub use sip::{
 pub use sql::MAX_NAME_LEN;
 pub use turn::{SharedSecret, TurnAdmin, TurnCounts, TurnStore, TurnUser};
 pub use xmpp::{
-    OfflineMessage, Roster, RosterItem, ScramCredentials, ScramKeys, Subscription, XmppStore,
+    MucArchived, MucRoom, OfflineMessage, Roster, RosterItem, ScramCredentials, ScramKeys, Subscription, XmppStore,
     MAX_XML_LEN,
 };
 

@@ -46,6 +46,7 @@ pub(crate) const MIGRATIONS: &[&Migration] = &[
     &turn::TURN_1_ACCOUNTS,
     &sip::SIP_2_REGISTRAR,
     &xmpp::XMPP_3_ACCOUNTS,
+    &xmpp::XMPP_4_MUC,
 ];
 
 /// The schema version this build creates and understands.

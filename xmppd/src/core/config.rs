@@ -65,6 +65,8 @@ pub struct CoreConfig {
     pub limits: LimitsConfig,
     /// Timers.
     pub timeouts: TimeoutConfig,
+    /// Component domains (MUC, XEP-0114 external components). Default: none.
+    pub components: Vec<super::component::ComponentConfig>,
 }
 
 impl Default for CoreConfig {
@@ -78,6 +80,7 @@ impl Default for CoreConfig {
             stream: rtc_xmlstream::Limits::default(),
             limits: LimitsConfig::default(),
             timeouts: TimeoutConfig::default(),
+            components: Vec::new(),
         }
     }
 }

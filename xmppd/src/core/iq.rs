@@ -155,7 +155,16 @@ impl Server {
             (disco::NS_INFO, "query") if get => {
                 disco::server_info(p.attribute("node"), &self.caps_ver, self.config.advertise_version)?
             },
-            (disco::NS_ITEMS, "query") if get => disco::empty_items(p),
+            (disco::NS_ITEMS, "query") if get => {
+                let mut q = disco::empty_items(p);
+                let host = stanza::to_jid(e).map(|t| t.domain().to_owned()).unwrap_or_default();
+                if p.attribute("node").is_none() {
+                    for d in self.components_of(&host) {
+                        q.push_child(Element::new("item", disco::NS_ITEMS).attr("jid", d));
+                    }
+                }
+                q
+            }
             (version::NS, "query") if get && self.config.advertise_version => version::answer(),
             (time::NS, "time") if get => time::answer(&self.clock.stamp(self.now)),
             (ping::NS, "ping") => return Ok(stanza::iq_result(e)),

@@ -84,6 +84,7 @@
 
 mod account;
 pub(crate) mod clock;
+pub mod component;
 pub mod config;
 mod conn;
 pub mod error;
@@ -91,6 +92,7 @@ mod features;
 mod iq;
 pub mod jid;
 mod message;
+pub mod muc;
 mod offline;
 mod pending;
 mod presence;
@@ -105,6 +107,8 @@ pub mod storage;
 pub mod types;
 
 pub use clock::format_datetime;
+pub use component::{ComponentConfig, ComponentKind};
+pub use muc::{ArchivedMessage, MucConfig, StoredRoom};
 pub use config::{ConflictPolicy, CoreConfig, LimitsConfig, TimeoutConfig, VirtualHost};
 pub use error::{Error, ErrorType, StanzaCondition, StreamCondition};
 pub use jid::{Jid, JidError};

@@ -57,7 +57,9 @@ impl Server {
 
     /// Route a stanza whose `from` is trustworthy to `to`.
     pub(crate) fn route(&mut self, e: Element, to: Jid, origin: Option<Origin>) {
-        if !self.is_local_domain(to.domain()) {
+        if self.is_component_domain(to.domain()) {
+            self.route_component(e, &to);
+        } else if !self.is_local_domain(to.domain()) {
             self.route_remote(e, to);
         } else if to.node().is_none() {
             self.server_stanza(e, to, origin);

@@ -55,6 +55,8 @@ pub struct Server {
     pub(crate) next_id: u64,
     /// XEP-0115 verification string of the server's disco#info.
     pub(crate) caps_ver: String,
+    /// Component domains by name (`component.rs`).
+    pub(crate) components: HashMap<String, super::component::Component>,
 }
 
 impl Server {
@@ -76,7 +78,7 @@ impl Server {
         let l = &config.limits;
         let auth_failures = KeyedLimiter::new(l.auth_failures, l.max_tracked_sources);
         let conn_rate = KeyedLimiter::new(l.connection_rate, l.max_tracked_sources);
-        Self {
+        let mut server = Self {
             hosts: enabled(hosts),
             rng,
             clock: WallClock::new(now, unix_now),
@@ -95,8 +97,11 @@ impl Server {
             per_ip: HashMap::new(),
             next_id: 1,
             caps_ver: disco::caps_ver(config.advertise_version),
+            components: HashMap::new(),
             config,
-        }
+        };
+        server.init_components();
+        server
     }
 
     /// Apply a reloaded configuration (SIGHUP). Existing connections keep
@@ -109,6 +114,7 @@ impl Server {
         self.caps_ver = disco::caps_ver(config.advertise_version);
         self.config = config;
         self.hosts = enabled(hosts);
+        self.init_components();
         let gone: Vec<ConnId> = self
             .conns
             .values()

@@ -251,6 +251,40 @@ pub enum StorageRequest {
         /// The complete new list.
         list: Vec<Jid>,
     },
+    /// Answer with [`StorageAnswer::MucRooms`]: the persistent rooms of a
+    /// MUC service, each with its last `archive` archived messages.
+    LoadMucRooms {
+        /// The service domain.
+        service: Jid,
+        /// Archived messages to load per room at most.
+        archive: usize,
+    },
+    /// Insert or replace a persistent room's state. Answer `Done`.
+    SaveMucRoom {
+        /// The room's bare JID.
+        room: Jid,
+        /// Configuration, affiliations and subject (see `core::muc`).
+        state: Element,
+    },
+    /// Delete a room and its archive. Answer `Done`.
+    DeleteMucRoom {
+        /// The room's bare JID.
+        room: Jid,
+    },
+    /// Append a groupchat message to a room's archive, keeping its last
+    /// `keep` messages. Answer `Done`.
+    ArchiveMucMessage {
+        /// The room's bare JID.
+        room: Jid,
+        /// XEP-0359 stanza id.
+        id: String,
+        /// Unix seconds.
+        stamp: u64,
+        /// The message as broadcast.
+        message: Element,
+        /// Messages kept per room.
+        keep: usize,
+    },
 }
 
 /// The shell's answer to a [`StorageRequest`].
@@ -265,6 +299,8 @@ pub enum StorageAnswer {
     Offline(Vec<OfflineMessage>),
     /// For `LoadVcard` and `LoadPrivate`.
     Element(Option<Element>),
+    /// For `LoadMucRooms`.
+    MucRooms(Vec<super::muc::StoredRoom>),
     /// For every write.
     Done,
 }

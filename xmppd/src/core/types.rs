@@ -42,6 +42,9 @@ pub enum Listener {
     /// completes the handshake and calls
     /// [`super::Server::handle_tls_established`] before feeding bytes.
     DirectTls,
+    /// An external component (XEP-0114 accept protocol), usually port 5347
+    /// on the loopback interface.
+    Component,
 }
 
 /// What the shell learned from a completed TLS handshake.

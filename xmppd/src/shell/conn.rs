@@ -132,7 +132,7 @@ impl Conn {
         rx: &mut mpsc::UnboundedReceiver<Vec<ToConn>>,
     ) -> End {
         let mut io = match listener {
-            Listener::Starttls => Transport::Plain(stream),
+            Listener::Starttls | Listener::Component => Transport::Plain(stream),
             Listener::DirectTls => match self.handshake(stream, true).await {
                 Ok(s) => Transport::Tls(Box::new(s)),
                 Err(e) => return e,

@@ -86,6 +86,9 @@ pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ConnContext>, tracker: Ta
             ListenerKind::C2sTls => {
                 tracker.spawn(conn::serve(stream, peer, Listener::DirectTls, Arc::clone(&ctx)));
             }
+            ListenerKind::Component => {
+                tracker.spawn(conn::serve(stream, peer, Listener::Component, Arc::clone(&ctx)));
+            }
             ListenerKind::S2s => {
                 tracing::info!(%peer, "s2s connection refused: federation is not supported yet");
                 tokio::spawn(refuse_s2s(stream));

@@ -32,6 +32,7 @@ mod driver;
 mod error;
 mod listen;
 mod metrics;
+mod muc_storage;
 mod storage;
 pub mod tls;
 

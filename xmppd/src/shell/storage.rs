@@ -108,6 +108,10 @@ fn user_of(r: &StorageRequest) -> &Jid {
         | StorageRequest::LoadPrivate { user, .. }
         | StorageRequest::SavePrivate { user, .. }
         | StorageRequest::SaveBlocklist { user, .. } => user,
+        StorageRequest::LoadMucRooms { service, .. } => service,
+        StorageRequest::SaveMucRoom { room, .. }
+        | StorageRequest::DeleteMucRoom { room }
+        | StorageRequest::ArchiveMucMessage { room, .. } => room,
     }
 }
 
@@ -126,7 +130,7 @@ pub(crate) async fn perform(
 
 /// Why a request failed (logged; the core only learns "unavailable").
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error(transparent)]
     Db(#[from] rtc_userdb::Error),
     #[error("cannot encode or decode stored XML: {0}")]
@@ -141,12 +145,15 @@ fn split(user: &Jid) -> Result<(&str, &str), Failure> {
     Ok((user.domain(), user.node().ok_or(Failure::NotAccount)?))
 }
 
-fn xml(e: &rtc_xmlstream::Element) -> Result<String, Failure> {
+pub(crate) fn xml(e: &rtc_xmlstream::Element) -> Result<String, Failure> {
     String::from_utf8(encode_element(e)?).map_err(|_| Failure::Utf8)
 }
 
 async fn run(store: &XmppStore, q: Quotas, request: &StorageRequest) -> Result<StorageAnswer, Failure> {
     use StorageRequest as R;
+    if let Some(answer) = super::muc_storage::perform(store, request).await? {
+        return Ok(answer);
+    }
     let (host, name) = split(user_of(request))?;
     Ok(match request {
         R::LoadCredentials { .. } => StorageAnswer::Credentials(store.credentials(host, name).await?.map(credentials)),
@@ -215,6 +222,10 @@ async fn run(store: &XmppStore, q: Quotas, request: &StorageRequest) -> Result<S
                 store.block(host, name, new, q.blocklist).await?;
             }
             StorageAnswer::Done
+        }
+        // Answered by `muc_storage::perform` above.
+        R::LoadMucRooms { .. } | R::SaveMucRoom { .. } | R::DeleteMucRoom { .. } | R::ArchiveMucMessage { .. } => {
+            return Err(Failure::NotAccount)
         }
     })
 }

@@ -13,6 +13,7 @@ mod scram_client;
 
 mod features;
 mod login;
+mod muc;
 mod offline;
 mod presence;
 mod routing;

@@ -6,7 +6,8 @@
 //! iterations, sha1_*/sha256_* stored and server keys, roster_version)`
 //! and, keyed by (host, username) and deleted with the account,
 //! `xmpp_roster`, `xmpp_offline`, `xmpp_vcard`, `xmpp_private` and
-//! `xmpp_blocklist`.
+//! `xmpp_blocklist`. Multi-user chat rooms and their archives live in
+//! `xmpp_muc_room` and `xmpp_muc_archive` (see `muc.rs`).
 //!
 //! Hosts, usernames and JIDs compare as exact bytes: `xmppd` applies the
 //! RFC 7622 preparation (e.g. lowercasing the localpart) before calling
@@ -18,6 +19,7 @@
 //! transaction that first locks the account row, so two `xmppd` nodes
 //! sharing a MySQL server cannot interleave them.
 
+mod muc;
 mod roster;
 mod schema;
 mod storage;
@@ -32,7 +34,9 @@ use crate::credentials::{
 use crate::error::{Entity, Error, Result};
 use crate::sql::{check_name, check_password, expect_some_rows, unix_now, Exec, Sql, Value};
 
+pub use muc::{MucArchived, MucRoom};
 pub use roster::{Roster, RosterItem, Subscription};
+pub(crate) use muc::XMPP_4_MUC;
 pub(crate) use schema::XMPP_3_ACCOUNTS;
 pub use storage::{OfflineMessage, MAX_XML_LEN};
 
