@@ -318,7 +318,7 @@ impl MucService {
         };
         let c = &r.state.config;
         let max = c.max_occupants.to_string();
-        Form::form(ROOMCONFIG, "Room configuration")
+        Form::to_fill(ROOMCONFIG, "Room configuration")
             .typed(
                 "muc#roomconfig_roomname",
                 Some("text-single"),

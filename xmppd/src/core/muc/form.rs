@@ -25,7 +25,7 @@ impl Form {
     }
 
     /// `<x type='form'/>` (XEP-0004 §3.1).
-    pub(crate) fn form(form_type: &str, title: &str) -> Self {
+    pub(crate) fn to_fill(form_type: &str, title: &str) -> Self {
         let mut f = Self::with_type("form", form_type);
         f.0.push_child(Element::new("title", NS_DATA).text(title));
         f
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn submitted_values_are_read_by_field_name() {
-        let x = Form::form("urn:x", "t")
+        let x = Form::to_fill("urn:x", "t")
             .boolean("a", "A", true)
             .field("b", &["one", "two"])
             .into_element();

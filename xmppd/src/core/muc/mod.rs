@@ -251,8 +251,13 @@ impl MucService {
         self.reject_with(req, StanzaError::new(c));
     }
 
+    /// Errors to presence carry `<x xmlns='…muc'/>` (XEP-0045 §7.2.6-§7.2.10),
+    /// which is how clients tell a failed entry from other presence errors.
     pub(crate) fn reject_with(&mut self, req: &Element, err: StanzaError) {
-        if let Some(reply) = stanza::error_reply(req, &err) {
+        if let Some(mut reply) = stanza::error_reply(req, &err) {
+            if Kind::of(req) == Some(Kind::Presence) {
+                reply.push_child(Element::new("x", NS_MUC));
+            }
             self.out.push(reply);
         }
     }
