@@ -71,8 +71,9 @@
 //!   indistinguishable from wrong passwords.
 //! - Byte-rate limits are enforced by the shell on the core's request
 //!   (pause/resume events), stanza sizes by `rtc-xmlstream`.
-//! - Stanzas for other domains get `<remote-server-not-found/>` until s2s
-//!   attaches in `router.rs`.
+//! - Stanzas for configured component domains go to the component
+//!   (`component.rs`); stanzas for other domains get
+//!   `<remote-server-not-found/>` until s2s attaches in `router.rs`.
 //!
 //! # Supported protocols
 //!
@@ -80,7 +81,10 @@
 //! versioning and pre-approval, full subscription state machine, presence,
 //! message routing), XEP-0030, XEP-0049, XEP-0054 + XEP-0153, XEP-0092,
 //! XEP-0115 (server caps), XEP-0160 + XEP-0203, XEP-0191, XEP-0198 (with
-//! resumption), XEP-0199, XEP-0202, XEP-0280, XEP-0352, XEP-0368, XEP-0440.
+//! resumption), XEP-0199, XEP-0202, XEP-0280, XEP-0352, XEP-0368, XEP-0440;
+//! on component domains (`component.rs`): XEP-0045 multi-user chat with
+//! XEP-0249, XEP-0313 room archives, XEP-0359 and XEP-0410 (`muc/`), and
+//! XEP-0114 external components.
 
 mod account;
 pub(crate) mod clock;
