@@ -295,6 +295,8 @@ impl Server {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.stage = Stage::Component(ComponentStage::Ready { domain });
                     c.reader.set_authenticated(true);
+                    // Authenticated: the client byte rate no longer applies.
+                    c.throttled_until = None;
                 }
                 self.transmit(conn, b"<handshake/>");
             }

@@ -175,7 +175,10 @@ impl Server {
         }
         c.last_rx = now;
         c.ping_sent = None;
-        if let Some(resume) = c.budget.consume(data.len(), rate, burst, now) {
+        // An authenticated component (XEP-0114) carries many users' traffic:
+        // the per-client byte rate does not apply to it.
+        let attached = matches!(c.stage, Stage::Component(ComponentStage::Ready { .. }));
+        if let Some(resume) = c.budget.consume(data.len(), rate, burst, now).filter(|_| !attached) {
             c.throttled_until = Some(resume);
         }
         let data = if c.skip_whitespace { trim_xml_whitespace(data) } else { data };

@@ -645,3 +645,32 @@ fn a_wrong_component_secret_closes_the_stream() {
         .unwrap()
         .contains("host-unknown"));
 }
+
+#[test]
+fn an_attached_component_is_not_throttled_like_a_client() {
+    let mut cfg = config(MucConfig::default());
+    cfg.limits.c2s_bytes_per_second = 100;
+    cfg.limits.c2s_burst_seconds = 1;
+    let mut w = World::with_config(cfg);
+    w.store.add_user("alice@example.com", "pw");
+    let alice = online(&mut w, "alice");
+    let comp = w
+        .connect_from("127.0.0.1".parse().unwrap(), Listener::Component)
+        .unwrap();
+    w.send(comp, "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='bot.example.com'>");
+    let raw = String::from_utf8(w.client(comp).raw.clone()).unwrap();
+    let id_at = raw.find(" id=").unwrap() + 5;
+    let id = &raw[id_at..id_at + 16];
+    use sha1::Digest;
+    let digest = hex::encode(sha1::Sha1::digest(format!("{id}s3cret").as_bytes()));
+    w.send(comp, &format!("<handshake>{digest}</handshake>"));
+    let body = "x".repeat(500);
+    for _ in 0..20 {
+        w.send(comp, &format!("<message from='a@bot.example.com' to='alice@example.com/r'><body>{body}</body></message>"));
+    }
+    assert!(
+        !w.client(comp).paused,
+        "10 KB at once from a component is not throttled"
+    );
+    assert_eq!(w.take(alice).len(), 20);
+}
