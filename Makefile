@@ -7,7 +7,7 @@ PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build release run test test-deps unit fuzz-smoke interop deb test-deb clippy fmt bench-turn bench-sip bench-xmpp clean
+.PHONY: all build release run test test-deps unit fuzz-smoke interop deb test-deb clippy fmt bench-turn bench-sip bench-xmpp bench-xmpp-muc clean
 
 all: build
 
@@ -56,6 +56,9 @@ bench-sip: release
 
 bench-xmpp: release
 	./bench/xmpp.sh
+
+bench-xmpp-muc: release
+	./bench/xmpp_muc.sh
 
 clean:
 	$(CARGO) clean

@@ -63,13 +63,17 @@ pub enum ListenerKind {
     Http,
     /// Servers, TLS from the first byte with ALPN `xmpp-server` (XEP-0368).
     S2sTls,
+    /// External components (XEP-0114 accept protocol). Bind it to the
+    /// loopback interface (`127.0.0.1:5347`): components authenticate with a
+    /// shared secret only.
+    Component,
 }
 
 impl ListenerKind {
     /// The transport as announced in logs and the `READY` line.
     pub fn proto(self) -> Proto {
         match self {
-            Self::C2s | Self::S2s | Self::Http => Proto::Tcp,
+            Self::C2s | Self::S2s | Self::Http | Self::Component => Proto::Tcp,
             Self::C2sTls | Self::S2sTls | Self::Https => Proto::Tls,
         }
     }
@@ -83,6 +87,7 @@ impl ListenerKind {
             Self::Https => "https",
             Self::Http => "http",
             Self::S2sTls => "s2s-tls",
+            Self::Component => "component",
         }
     }
 }
@@ -204,6 +209,8 @@ struct RawConfig {
     pep: crate::core::PepConfig,
     #[serde(default)]
     s2s: crate::core::S2sConfig,
+    #[serde(default)]
+    components: Vec<crate::core::ComponentConfig>,
 }
 
 impl XmppdConfig {
@@ -266,6 +273,14 @@ impl XmppdConfig {
             })?;
         }
         hosts::check_unique(path, &hosts)?;
+        for (i, c) in raw.components.iter().enumerate() {
+            c.check().map_err(|(k, m)| invalid(&format!("components[{i}].{k}"), m))?;
+            let taken = hosts.iter().any(|h| h.domain == c.domain)
+                || raw.components.iter().take(i).any(|o| o.domain == c.domain);
+            if taken {
+                return Err(invalid(&format!("components[{i}].domain"), format!("{} is declared twice", c.domain)));
+            }
+        }
         let core = CoreConfig {
             admins: raw.admins,
             require_encryption: raw.require_encryption,
@@ -281,6 +296,7 @@ impl XmppdConfig {
             push: raw.push,
             pep: raw.pep,
             s2s: raw.s2s,
+            components: raw.components,
         };
         let config = Self {
             log: raw.log,

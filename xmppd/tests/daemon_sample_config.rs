@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use xmppd::config::{default_listeners, TransportConfig, WebConfig, XmppdConfig};
-use xmppd::core::CoreConfig;
+use xmppd::core::{ComponentConfig, ComponentKind, CoreConfig, MucConfig};
 
 const SAMPLE: &str = include_str!("../../deploy/xmppd/xmppd.yaml");
 const DROP_IN: &str = include_str!("../../deploy/xmppd/conf.avail/example.org.yaml");
@@ -21,7 +21,13 @@ fn sample_config_loads_with_the_documented_defaults_and_drop_in() {
     let path = dir.path().join("xmppd.yaml");
     std::fs::write(&path, &text).unwrap();
     let c = XmppdConfig::load(&path).unwrap();
-    let expected = CoreConfig { admins: vec!["joe@falcot.com".into()], ..CoreConfig::default() };
+    let muc = ComponentConfig {
+        domain: "conference.falcot.com".into(),
+        kind: ComponentKind::Muc,
+        secret: None,
+        muc: MucConfig::default(),
+    };
+    let expected = CoreConfig { admins: vec!["joe@falcot.com".into()], components: vec![muc], ..CoreConfig::default() };
     assert_eq!(c.core, expected, "sample values differ from the defaults");
     assert_eq!(c.transport, TransportConfig::default());
     assert_eq!(c.web, WebConfig::default());

@@ -106,7 +106,7 @@ pub use turn::{SharedSecret, TurnAdmin, TurnCounts, TurnStore, TurnUser};
 pub use xmpp::{
     ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
     MAX_ARCHIVE_PAGE,
-    OfflineMessage, PepItem, PepNode, MAX_PEP_NAME_LEN, Roster, RosterItem, ScramCredentials, ScramKeys, Subscription, XmppStore,
+    MucArchived, MucRoom, OfflineMessage, PepItem, PepNode, MAX_PEP_NAME_LEN, Roster, RosterItem, ScramCredentials, ScramKeys, Subscription, XmppStore,
     MAX_XML_LEN,
 };
 

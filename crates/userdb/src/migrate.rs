@@ -48,6 +48,7 @@ pub(crate) const MIGRATIONS: &[&Migration] = &[
     &xmpp::XMPP_3_ACCOUNTS,
     &xmpp::XMPP_4_ARCHIVE_PUSH,
     &xmpp::XMPP_5_PEP,
+    &xmpp::XMPP_6_MUC,
 ];
 
 /// The schema version this build creates and understands.

@@ -104,3 +104,21 @@ fn listeners_kinds_parse_including_port_443() {
     let kinds: Vec<_> = c.listeners.iter().map(|l| (l.kind, l.addr.port())).collect();
     assert_eq!(kinds, [(ListenerKind::C2s, 5222), (ListenerKind::C2sTls, 443), (ListenerKind::S2s, 5269)]);
 }
+
+#[test]
+fn components_are_checked_and_may_not_shadow_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("hosts:\n  - domain: falcot.com\n    {TLS}\n");
+    let c = load(
+        dir.path(),
+        &format!("{base}listeners: [{{ kind: component, addr: \"127.0.0.1:0\" }}]\ncomponents:\n  - {{ domain: conference.falcot.com, kind: muc, muc: {{ max_occupants: 5 }} }}\n  - {{ domain: bot.falcot.com, kind: external, secret: s3cret }}\n"),
+    )
+    .unwrap();
+    assert_eq!(c.core.components.len(), 2);
+    assert_eq!(c.core.components[0].muc.max_occupants, 5);
+    assert_eq!(c.listeners[0].kind, ListenerKind::Component);
+    let err = |extra: &str| load(dir.path(), &format!("{base}components:\n{extra}")).unwrap_err().to_string();
+    assert!(err("  - { domain: falcot.com, kind: muc }\n").contains("components[0].domain"));
+    assert!(err("  - { domain: bot.falcot.com, kind: external }\n").contains("components[0].secret"));
+    assert!(err("  - { domain: c.falcot.com, kind: muc, muc: { bogus: 1 } }\n").contains("bogus"));
+}

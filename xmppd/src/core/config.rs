@@ -77,6 +77,8 @@ pub struct CoreConfig {
     pub pep: super::pep::PepConfig,
     /// Federation (server-to-server).
     pub s2s: super::s2s::config::S2sConfig,
+    /// Component domains (MUC, XEP-0114 external components). Default: none.
+    pub components: Vec<super::component::ComponentConfig>,
 }
 
 impl Default for CoreConfig {
@@ -96,6 +98,7 @@ impl Default for CoreConfig {
             push: Default::default(),
             pep: Default::default(),
             s2s: super::s2s::config::S2sConfig::default(),
+            components: Vec::new(),
         }
     }
 }

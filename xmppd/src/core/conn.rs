@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rtc_xmlstream::{Event as XmlEvent, StreamReader};
 
+use super::component::ComponentStage;
 use super::error::StreamCondition;
 use super::server::{Server, TimerKey};
 use super::session::negotiation::trim_xml_whitespace;
@@ -31,6 +32,8 @@ pub(crate) enum Stage {
     Sasl(Box<SaslState>),
     /// A resource is bound: stanzas flow (RFC 6120 §7).
     Bound(SessionId),
+    /// An XEP-0114 component stream (`component.rs`).
+    Component(super::component::ComponentStage),
 }
 
 /// Token bucket over bytes read.
@@ -117,7 +120,11 @@ impl Server {
             id,
             peer,
             reader: StreamReader::new(self.config.stream),
-            stage: if listener.is_direct_tls() { Stage::TlsHandshake } else { Stage::ExpectHeader },
+            stage: match listener {
+                Listener::Component => Stage::Component(ComponentStage::ExpectHeader),
+                l if l.is_direct_tls() => Stage::TlsHandshake,
+                _ => Stage::ExpectHeader,
+            },
             tls: None,
             domain: None,
             header_sent: false,
@@ -179,7 +186,10 @@ impl Server {
         }
         c.last_rx = now;
         c.ping_sent = None;
-        if let Some(resume) = c.budget.consume(data.len(), rate, burst, now) {
+        // An authenticated component (XEP-0114) carries many users' traffic:
+        // the per-client byte rate does not apply to it.
+        let attached = matches!(c.stage, Stage::Component(ComponentStage::Ready { .. }));
+        if let Some(resume) = c.budget.consume(data.len(), rate, burst, now).filter(|_| !attached) {
             c.throttled_until = Some(resume);
         }
         let data = if c.skip_whitespace { trim_xml_whitespace(data) } else { data };
@@ -217,9 +227,13 @@ impl Server {
             match c.reader.poll_event() {
                 Ok(None) => return,
                 Ok(Some(XmlEvent::Keepalive)) => {}
-                Ok(Some(XmlEvent::StreamOpen(header))) => self.stream_open(conn, header),
+                Ok(Some(XmlEvent::StreamOpen(header))) => match c.stage {
+                    Stage::Component(_) => self.component_stream_open(conn, header),
+                    _ => self.stream_open(conn, header),
+                },
                 Ok(Some(XmlEvent::Stanza(e))) => match c.stage {
                     Stage::Bound(sid) => self.session_element(conn, sid, e),
+                    Stage::Component(_) => self.component_element(conn, e),
                     _ => self.negotiation_element(conn, e),
                 },
                 Ok(Some(XmlEvent::StreamClose)) => {
@@ -266,8 +280,10 @@ impl Server {
                 self.per_ip.remove(&ip);
             }
         }
-        if let Stage::Bound(sid) = c.stage {
-            self.connection_lost(sid, detach);
+        match c.stage {
+            Stage::Bound(sid) => self.connection_lost(sid, detach),
+            Stage::Component(_) => self.component_closed(conn),
+            _ => {}
         }
     }
 
@@ -311,6 +327,8 @@ impl Server {
     fn next_conn_deadline(&self, c: &Connection) -> Option<Instant> {
         let t = &self.config.timeouts;
         let own = match c.stage {
+            // An authenticated component is kept until it closes.
+            Stage::Component(ComponentStage::Ready { .. }) => return c.throttled_until,
             Stage::Bound(_) => match c.ping_sent {
                 Some(at) => at + t.ping_timeout(),
                 None => c.last_rx + t.ping_interval(),
@@ -348,7 +366,10 @@ impl Server {
             c.throttled_until = None;
         }
         let bound = matches!(c.stage, Stage::Bound(_));
-        let timed_out = if bound {
+        let attached = matches!(c.stage, Stage::Component(ComponentStage::Ready { .. }));
+        let timed_out = if attached {
+            false
+        } else if bound {
             c.ping_sent.is_some_and(|at| now >= at + t.ping_timeout())
         } else {
             now >= c.opened + t.negotiation()

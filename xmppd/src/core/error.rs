@@ -166,6 +166,8 @@ pub enum StanzaCondition {
     PolicyViolation,
     /// RFC 6120 §8.3.3.13
     RecipientUnavailable,
+    /// RFC 6120 §8.3.3.15
+    RegistrationRequired,
     /// RFC 6120 §8.3.3.16
     RemoteServerNotFound,
     /// RFC 6120 §8.3.3.17
@@ -198,6 +200,7 @@ impl StanzaCondition {
             Self::NotAuthorized => "not-authorized",
             Self::PolicyViolation => "policy-violation",
             Self::RecipientUnavailable => "recipient-unavailable",
+            Self::RegistrationRequired => "registration-required",
             Self::RemoteServerNotFound => "remote-server-not-found",
             Self::RemoteServerTimeout => "remote-server-timeout",
             Self::ResourceConstraint => "resource-constraint",
@@ -224,6 +227,7 @@ impl StanzaCondition {
             | Self::FeatureNotImplemented
             | Self::ItemNotFound
             | Self::NotAllowed
+            | Self::RegistrationRequired
             | Self::RemoteServerNotFound
             | Self::ServiceUnavailable
             | Self::UndefinedCondition

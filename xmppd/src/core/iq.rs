@@ -172,10 +172,15 @@ impl Server {
             }
             (disco::NS_ITEMS, "query") if get => {
                 let mut items = disco::empty_items(p);
-                let upload = self.config.upload.enabled && p.attribute("node").is_none();
-                if let Some(host) = stanza::to_jid(e).filter(|_| upload) {
-                    let jid = format!("upload.{}", host.domain());
-                    items.push_child(Element::new("item", disco::NS_ITEMS).attr("jid", jid));
+                let host = stanza::to_jid(e).map(|t| t.domain().to_owned()).unwrap_or_default();
+                if p.attribute("node").is_none() {
+                    for d in self.components_of(&host) {
+                        items.push_child(Element::new("item", disco::NS_ITEMS).attr("jid", d));
+                    }
+                    if self.config.upload.enabled {
+                        let jid = format!("upload.{host}");
+                        items.push_child(Element::new("item", disco::NS_ITEMS).attr("jid", jid));
+                    }
                 }
                 items
             }

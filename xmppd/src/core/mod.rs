@@ -73,6 +73,8 @@
 //!   indistinguishable from wrong passwords.
 //! - Byte-rate limits are enforced by the shell on the core's request
 //!   (pause/resume events), stanza sizes by `rtc-xmlstream`.
+//! - Stanzas for configured component domains go to the component
+//!   (`component.rs`).
 //! - Stanzas for other domains go to [`s2s`] (federation): queued,
 //!   [`Event::ConnectS2s`] asks the shell for a connection, and what cannot
 //!   be delivered is bounced.
@@ -86,9 +88,13 @@
 //! resumption), XEP-0199, XEP-0202, XEP-0280, XEP-0352, XEP-0368, XEP-0440;
 //! federation (`s2s/`): RFC 6120 server streams, XEP-0178 (SASL EXTERNAL),
 //! XEP-0220 with XEP-0185 keys, XEP-0288, XEP-0368 for servers.
+//! on component domains (`component.rs`): XEP-0045 multi-user chat with
+//! XEP-0249, XEP-0313 room archives, XEP-0359 and XEP-0410 (`muc/`), and
+//! XEP-0114 external components.
 
 mod account;
 pub(crate) mod clock;
+pub mod component;
 pub mod config;
 mod conn;
 pub mod error;
@@ -96,6 +102,7 @@ mod features;
 mod iq;
 pub mod jid;
 mod message;
+pub mod muc;
 mod offline;
 mod pending;
 mod pep;
@@ -114,6 +121,8 @@ pub mod types;
 pub mod upload;
 
 pub use clock::format_datetime;
+pub use component::{ComponentConfig, ComponentKind};
+pub use muc::{ArchivedMessage as MucArchivedMessage, MucConfig, StoredRoom};
 pub use config::{ConflictPolicy, CoreConfig, LimitsConfig, TimeoutConfig, VirtualHost};
 pub use features::extdisco::{rest_credentials, ExtDiscoConfig, ExtService, ServiceType};
 pub use upload::UploadConfig;

@@ -75,6 +75,10 @@ pub(crate) enum Pending {
         owner: Jid,
         node: String,
     },
+    /// A MUC service's stored rooms.
+    MucRooms { service: String },
+    /// A MUC write (room state, archive); failures are logged by the shell.
+    MucWrite,
 }
 
 impl Server {
@@ -145,6 +149,8 @@ impl Server {
                 };
                 self.deliver(reply.sid, stanza::iq_result_with(&reply.iq, payload));
             }
+            Pending::MucRooms { service } => self.muc_rooms_loaded(&service, result),
+            Pending::MucWrite => {}
         }
     }
 

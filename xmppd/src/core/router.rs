@@ -55,7 +55,9 @@ impl Server {
 
     /// Route a stanza whose `from` is trustworthy to `to`.
     pub(crate) fn route(&mut self, e: Element, to: Jid, origin: Option<Origin>) {
-        if let Some(host) = self.upload_host(to.domain()) {
+        if self.is_component_domain(to.domain()) {
+            self.route_component(e, &to);
+        } else if let Some(host) = self.upload_host(to.domain()) {
             self.upload_stanza(e, &host);
         } else if !self.is_local_domain(to.domain()) {
             self.route_remote(e, to);

@@ -63,6 +63,8 @@ pub struct Server {
     pub(crate) caps: super::pep::caps::CapsState,
     /// Federation state (`s2s/`).
     pub(crate) s2s: super::s2s::S2s,
+    /// Component domains by name (`component.rs`).
+    pub(crate) components: HashMap<String, super::component::Component>,
 }
 
 impl Server {
@@ -105,8 +107,10 @@ impl Server {
             caps_ver: disco::caps_ver(config.advertise_version),
             caps: Default::default(),
             s2s: super::s2s::S2s::default(),
+            components: HashMap::new(),
             config,
         };
+        server.init_components();
         let first = Duration::from_secs(server.config.archive.expiry_interval_seconds.max(1));
         server.mam_arm_expiry(first);
         server
@@ -122,6 +126,7 @@ impl Server {
         self.caps_ver = disco::caps_ver(config.advertise_version);
         self.config = config;
         self.hosts = enabled(hosts);
+        self.init_components();
         let gone: Vec<ConnId> = self
             .conns
             .values()

@@ -258,6 +258,40 @@ pub enum StorageRequest {
         /// The complete new list.
         list: Vec<Jid>,
     },
+    /// Answer with [`StorageAnswer::MucRooms`]: the persistent rooms of a
+    /// MUC service, each with its last `archive` archived messages.
+    LoadMucRooms {
+        /// The service domain.
+        service: Jid,
+        /// Archived messages to load per room at most.
+        archive: usize,
+    },
+    /// Insert or replace a persistent room's state. Answer `Done`.
+    SaveMucRoom {
+        /// The room's bare JID.
+        room: Jid,
+        /// Configuration, affiliations and subject (see `core::muc`).
+        state: Element,
+    },
+    /// Delete a room and its archive. Answer `Done`.
+    DeleteMucRoom {
+        /// The room's bare JID.
+        room: Jid,
+    },
+    /// Append a groupchat message to a room's archive, keeping its last
+    /// `keep` messages. Answer `Done`.
+    ArchiveMucMessage {
+        /// The room's bare JID.
+        room: Jid,
+        /// XEP-0359 stanza id.
+        id: String,
+        /// Unix seconds.
+        stamp: u64,
+        /// The message as broadcast.
+        message: Element,
+        /// Messages kept per room.
+        keep: usize,
+    },
     /// Archive a message (XEP-0313), dropping the account's oldest beyond
     /// `max_messages`. Answer `Done` once durable.
     ArchiveMessage {
@@ -356,8 +390,9 @@ pub enum StorageRequest {
 }
 
 impl StorageRequest {
-    /// The account the request is about; `None` for maintenance spanning
-    /// all accounts ([`StorageRequest::ExpireArchive`]).
+    /// The account the request is about (for MUC requests: the service or
+    /// room); `None` for maintenance spanning all accounts
+    /// ([`StorageRequest::ExpireArchive`]).
     pub fn user(&self) -> Option<&Jid> {
         match self {
             Self::LoadCredentials { user }
@@ -381,6 +416,11 @@ impl StorageRequest {
             | Self::PepItems { user, .. }
             | Self::PepRetract { user, .. }
             | Self::PepDeleteNode { user, .. } => Some(user),
+            // MUC requests are ordered per service or room.
+            Self::LoadMucRooms { service, .. } => Some(service),
+            Self::SaveMucRoom { room, .. } | Self::DeleteMucRoom { room } | Self::ArchiveMucMessage { room, .. } => {
+                Some(room)
+            }
             Self::ExpireArchive { .. } => None,
         }
     }
@@ -398,6 +438,8 @@ pub enum StorageAnswer {
     Offline(Vec<OfflineMessage>),
     /// For `LoadVcard` and `LoadPrivate`.
     Element(Option<Element>),
+    /// For `LoadMucRooms`.
+    MucRooms(Vec<super::muc::StoredRoom>),
     /// For every write.
     Done,
     /// For `QueryArchive`.

@@ -42,6 +42,9 @@ pub enum Listener {
     /// completes the handshake and calls
     /// [`super::Server::handle_tls_established`] before feeding bytes.
     DirectTls,
+    /// An external component (XEP-0114 accept protocol), usually port 5347
+    /// on the loopback interface.
+    Component,
     /// Servers, plain TCP with STARTTLS (RFC 6120 §5), usually port 5269.
     S2s,
     /// Servers, TLS from the first byte with ALPN `xmpp-server` (XEP-0368).

@@ -88,6 +88,9 @@ pub(crate) async fn accept_loop(
                 let https = bound.kind == ListenerKind::Https;
                 tracker.spawn(super::http::serve(stream, peer, https, Arc::clone(&web)));
             }
+            ListenerKind::Component => {
+                tracker.spawn(conn::serve(stream, peer, Listener::Component, Arc::clone(&ctx)));
+            }
             ListenerKind::S2s => {
                 tracker.spawn(conn::serve(stream, peer, Listener::S2s, Arc::clone(&ctx)));
             }

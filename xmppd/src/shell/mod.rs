@@ -38,6 +38,7 @@ mod listen;
 mod metrics;
 mod s2s_out;
 mod s2s_tls;
+mod muc_storage;
 mod storage;
 pub mod tls;
 

@@ -115,7 +115,7 @@ pub(crate) async fn perform(
 
 /// Why a request failed (logged; the core only learns "unavailable").
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error(transparent)]
     Db(#[from] rtc_userdb::Error),
     #[error("cannot encode or decode stored XML: {0}")]
@@ -130,7 +130,7 @@ fn split(user: &Jid) -> Result<(&str, &str), Failure> {
     Ok((user.domain(), user.node().ok_or(Failure::NotAccount)?))
 }
 
-fn xml(e: &rtc_xmlstream::Element) -> Result<String, Failure> {
+pub(crate) fn xml(e: &rtc_xmlstream::Element) -> Result<String, Failure> {
     String::from_utf8(encode_element(e)?).map_err(|_| Failure::Utf8)
 }
 
@@ -139,6 +139,9 @@ async fn run(store: &XmppStore, q: Quotas, request: &StorageRequest) -> Result<S
     if let R::ExpireArchive { before, batch } = request {
         let before = i64::try_from(*before).unwrap_or(i64::MAX);
         return Ok(StorageAnswer::Expired(store.archive_expire(before, *batch).await?));
+    }
+    if let Some(answer) = super::muc_storage::perform(store, request).await? {
+        return Ok(answer);
     }
     let (host, name) = split(request.user().ok_or(Failure::NotAccount)?)?;
     Ok(match request {
@@ -272,6 +275,10 @@ async fn run(store: &XmppStore, q: Quotas, request: &StorageRequest) -> Result<S
             StorageAnswer::Done
         }
         R::ExpireArchive { .. } => StorageAnswer::Done,
+        // Answered by `muc_storage::perform` above.
+        R::LoadMucRooms { .. } | R::SaveMucRoom { .. } | R::DeleteMucRoom { .. } | R::ArchiveMucMessage { .. } => {
+            return Err(Failure::NotAccount)
+        }
     })
 }
 

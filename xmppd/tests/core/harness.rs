@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rtc_xmlstream::{Element, Event as XmlEvent, Limits, StreamReader};
 use xmppd::core::{
-    AccountData, ArchivePage, ArchivedMessage, PepItem, PepNodeConfig, PushRegistration, ConnId, CoreConfig, Event, Jid, Listener, OfflineMessage, Output, RequestId,
+    AccountData, ArchivePage, ArchivedMessage, PepItem, PepNodeConfig, PushRegistration, MucArchivedMessage, StoredRoom, ConnId, CoreConfig, Event, Jid, Listener, OfflineMessage, Output, RequestId,
     RosterItem, Server, StorageAnswer, StorageError, StorageRequest, StoredCredentials, TlsInfo,
     VirtualHost,
 };
@@ -57,6 +57,9 @@ pub struct Store {
     next_key: u64,
     /// Make every write fail (to test error paths).
     pub fail_writes: bool,
+    /// MUC rooms by bare room JID, and their archives.
+    pub muc_rooms: BTreeMap<Jid, Element>,
+    pub muc_archive: BTreeMap<Jid, Vec<MucArchivedMessage>>,
 }
 
 impl Store {
@@ -77,7 +80,7 @@ impl Store {
         use StorageRequest as R;
         let is_write = !matches!(
             req,
-            R::LoadCredentials { .. } | R::LoadAccount { .. } | R::LoadOffline { .. } | R::LoadVcard { .. } | R::LoadPrivate { .. } | R::QueryArchive { .. } | R::PepItems { .. }
+            R::LoadCredentials { .. } | R::LoadAccount { .. } | R::LoadOffline { .. } | R::LoadVcard { .. } | R::LoadPrivate { .. } | R::QueryArchive { .. } | R::PepItems { .. } | R::LoadMucRooms { .. }
         );
         if is_write && self.fail_writes {
             return Err(StorageError::Unavailable);
@@ -252,6 +255,33 @@ impl Store {
                 }
                 StorageAnswer::Done
             }
+            R::LoadMucRooms { service, archive } => StorageAnswer::MucRooms(
+                self.muc_rooms
+                    .iter()
+                    .filter(|(j, _)| j.domain() == service.domain())
+                    .map(|(j, state)| {
+                        let all = self.muc_archive.get(j).cloned().unwrap_or_default();
+                        let skip = all.len().saturating_sub(archive);
+                        StoredRoom { name: j.node().unwrap().to_owned(), state: state.clone(), archive: all[skip..].to_vec() }
+                    })
+                    .collect(),
+            ),
+            R::SaveMucRoom { room, state } => {
+                self.muc_rooms.insert(room, state);
+                StorageAnswer::Done
+            }
+            R::DeleteMucRoom { room } => {
+                self.muc_rooms.remove(&room);
+                self.muc_archive.remove(&room);
+                StorageAnswer::Done
+            }
+            R::ArchiveMucMessage { room, id, stamp, message, keep } => {
+                let log = self.muc_archive.entry(room).or_default();
+                log.push(MucArchivedMessage { id, stamp, message });
+                let extra = log.len().saturating_sub(keep);
+                log.drain(..extra);
+                StorageAnswer::Done
+            }
             _ => return Err(StorageError::Unavailable),
         })
     }
@@ -313,6 +343,11 @@ impl World {
     }
 
     pub fn with_config(config: CoreConfig) -> Self {
+        Self::with_config_and_store(config, Store::default())
+    }
+
+    /// A world whose storage starts with `store` (a restart).
+    pub fn with_config_and_store(config: CoreConfig, store: Store) -> Self {
         let now = Instant::now();
         let hosts = [
             VirtualHost::new(DOMAIN),
@@ -320,7 +355,9 @@ impl World {
             VirtualHost { domain: "disabled.example".into(), enabled: false },
         ];
         let server = Server::new(config, &hosts, [7; 32], now, Duration::from_secs(1_700_000_000));
-        Self { server, now, store: Store::default(), clients: HashMap::new(), hold_storage: false, held: Vec::new(), events: Vec::new(), next_port: 40000 }
+        let mut w = Self { server, now, store, clients: HashMap::new(), hold_storage: false, held: Vec::new(), events: Vec::new(), next_port: 40000 };
+        w.pump();
+        w
     }
 
     /// Drain the core's output, answering storage as configured.

@@ -15,6 +15,7 @@ mod features;
 mod web_features;
 mod login;
 mod mam;
+mod muc;
 mod offline;
 mod pep;
 mod presence;

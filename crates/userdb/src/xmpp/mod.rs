@@ -9,6 +9,8 @@
 //! `xmpp_blocklist`; schema 4 (`archive.rs`) adds the message archive
 //! `xmpp_archive` and push registrations `xmpp_push`, schema 5 (`pep.rs`)
 //! PEP nodes and items `xmpp_pep_node` and `xmpp_pep_item`.
+//! Schema 6 (`muc.rs`) adds multi-user chat rooms and their archives,
+//! `xmpp_muc_room` and `xmpp_muc_archive`.
 //!
 //! Hosts, usernames and JIDs compare as exact bytes: `xmppd` applies the
 //! RFC 7622 preparation (e.g. lowercasing the localpart) before calling
@@ -22,6 +24,7 @@
 
 mod archive;
 mod pep;
+mod muc;
 mod roster;
 mod schema;
 mod storage;
@@ -36,10 +39,12 @@ use crate::credentials::{
 use crate::error::{Entity, Error, Result};
 use crate::sql::{check_name, check_password, expect_some_rows, unix_now, Exec, Sql, Value};
 
+pub use muc::{MucArchived, MucRoom};
 pub use roster::{Roster, RosterItem, Subscription};
 pub(crate) use archive::XMPP_4_ARCHIVE_PUSH;
 pub(crate) use pep::XMPP_5_PEP;
 pub use pep::{PepItem, PepNode, MAX_PEP_NAME_LEN};
+pub(crate) use muc::XMPP_6_MUC;
 pub(crate) use schema::XMPP_3_ACCOUNTS;
 pub use archive::{
     ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
