@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use quinn_udp::BATCH_SIZE;
+use tokio::io::unix::AsyncFd;
+
 use super::udp::{segments, RecvBatch, UdpIo};
 use super::worker::Worker;
 use crate::core::{FiveTuple, Transport};
@@ -13,26 +16,42 @@ use crate::core::{FiveTuple, Transport};
 /// Batches read before yielding to the worker's other sockets.
 const ROUNDS: usize = 8;
 
-/// Serve `io` until the worker stops.
-pub(crate) async fn run(worker: Rc<Worker>, io: Rc<UdpIo>) {
+/// Serve the socket in `ready` until the worker stops.
+pub(crate) async fn run(worker: Rc<Worker>, ready: AsyncFd<Rc<UdpIo>>) {
+    let io = Rc::clone(ready.get_ref());
     // Client packets are relayed from where they lie: no headroom needed.
     let mut batch = RecvBatch::new(0, 0);
     loop {
-        if let Err(e) = io.readable().await {
-            tracing::warn!(addr = %io.local(), "UDP listener failed: {e}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
+        let mut guard = match ready.readable().await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(addr = %io.local(), "UDP listener failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         for _ in 0..ROUNDS {
             match batch.recv(&io) {
-                Ok(n) => on_batch(&worker, &io, &mut batch, n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(n) => {
+                    on_batch(&worker, &io, &mut batch, n);
+                    // A short batch means the queue was empty: wait for the
+                    // next edge rather than asking the kernel again.
+                    if n < BATCH_SIZE {
+                        guard.clear_ready();
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    guard.clear_ready();
+                    break;
+                }
                 Err(e) => {
                     // ICMP errors from earlier sends surface here; keep serving.
                     tracing::trace!(addr = %io.local(), "UDP receive error: {e}");
                 }
             }
         }
+        drop(guard);
         tokio::task::yield_now().await;
     }
 }

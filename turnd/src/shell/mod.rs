@@ -14,12 +14,15 @@
 //! # The hot path
 //!
 //! UDP sockets are read with `recvmmsg` (up to 32 datagrams per call) and GRO
-//! through quinn-udp; relayed datagrams to one destination go out in one GSO
-//! send when the kernel supports it. Relay sockets have no buffer of their
-//! own: a tiny task per allocation waits for readiness, then the worker reads
-//! into its shared buffers, where the core frames ChannelData or Data
-//! indications in place. Relay sockets allow IP fragmentation unless the
-//! client sent DONT-FRAGMENT (RFC 8656 §14.8).
+//! through quinn-udp, and read again only after a new readiness edge once a
+//! batch came back short. Relayed datagrams to one destination go out in one
+//! GSO send when the kernel supports it. Relay sockets have no buffer or task
+//! of their own: they sit in one edge-triggered epoll set per worker
+//! (`relay_poll.rs`), whose single task reads every ready socket into the
+//! worker's shared buffers, where the core frames ChannelData or Data
+//! indications in place; what they relay to clients leaves the listening
+//! socket in `sendmmsg` batches (`mmsg.rs`). Relay sockets allow IP
+//! fragmentation unless the client sent DONT-FRAGMENT (RFC 8656 §14.8).
 //!
 //! # Lifecycle
 //!
@@ -43,7 +46,9 @@ mod error;
 mod keys;
 mod listen;
 mod metrics;
+mod mmsg;
 mod relay;
+mod relay_poll;
 mod sockopt;
 mod stream;
 mod tcp_relay;

@@ -3,8 +3,9 @@
 //! §14.9), the per-allocation receive task, and releasing them.
 //!
 //! Memory per allocation matters (a server holds tens of thousands): each UDP
-//! relay is one socket and one tiny task that only waits for readiness; the
-//! datagrams are read into the worker's shared [`RecvBatch`](super::udp::RecvBatch).
+//! relay is one socket in the worker's relay epoll set ([`super::relay_poll`]),
+//! without a task or buffers of its own; the datagrams are read into the
+//! worker's shared [`RecvBatch`].
 
 use std::cell::Cell;
 use std::io;
@@ -12,13 +13,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Instant;
 
+use quinn_udp::BATCH_SIZE;
 use rand::Rng;
-use tokio::task::JoinHandle;
 
 use super::common::lock;
+use super::relay_poll::Token;
 use super::sockopt::{set_fragmentation, Fragmentation};
 use super::tcp_relay;
-use super::udp::{bind_udp, segments, UdpIo};
+use super::udp::{bind_udp, segments, GsoBatch, RecvBatch, UdpIo};
 use super::worker::Worker;
 use crate::core::{BindFailure, Family, RelayAddr, RelayBinding, RelayProtocol, PEER_DATA_HEADROOM, PEER_DATA_TAILROOM};
 
@@ -41,7 +43,8 @@ pub(crate) struct BindRequest {
 #[derive(Debug)]
 pub(crate) struct Relay {
     io: Rc<UdpIo>,
-    task: JoinHandle<()>,
+    /// Its place in the worker's relay epoll set.
+    token: Token,
     /// DONT-FRAGMENT was in the Allocate: DF on everything (RFC 8656 §14.8).
     df_always: bool,
     /// Whether DF is currently set on the socket.
@@ -67,12 +70,6 @@ impl Relay {
         if set_fragmentation(self.io.socket(), self.io.local().is_ipv6(), policy).is_ok() {
             self.df_now.set(df);
         }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -167,15 +164,15 @@ fn bind_udp_pair(worker: &Rc<Worker>, addr: SocketAddr, req: &BindRequest) -> io
     Ok((local, reserved))
 }
 
-/// Register `sock` as a relay of this worker and start its receive task.
+/// Register `sock` as a relay of this worker, in its relay epoll set.
 fn start(worker: &Rc<Worker>, sock: std::net::UdpSocket, dont_fragment: bool) -> io::Result<SocketAddr> {
     let io = Rc::new(UdpIo::new(sock)?);
     // quinn-udp forbade fragmentation; a relay allows it unless asked (§14.8).
     let policy = if dont_fragment { Fragmentation::Forbid } else { Fragmentation::Allow };
     set_fragmentation(io.socket(), io.local().is_ipv6(), policy)?;
     let local = io.local();
-    let task = tokio::task::spawn_local(serve(Rc::clone(worker), Rc::clone(&io)));
-    let relay = Relay { io, task, df_always: dont_fragment, df_now: Cell::new(dont_fragment) };
+    let token = worker.relay_poll.register(&io)?;
+    let relay = Relay { io, token, df_always: dont_fragment, df_now: Cell::new(dont_fragment) };
     worker.relays.borrow_mut().insert(local, relay);
     Ok(local)
 }
@@ -192,69 +189,81 @@ pub(crate) fn adopt_parked(worker: &Rc<Worker>, addr: SocketAddr) -> Option<Rc<U
 pub(crate) fn release(worker: &Rc<Worker>, relay: SocketAddr, protocol: crate::core::RelayProtocol) {
     match protocol {
         RelayProtocol::Udp => {
-            if worker.relays.borrow_mut().remove(&relay).is_none() {
-                lock(&worker.common.parked).remove(&relay);
+            let removed = worker.relays.borrow_mut().remove(&relay);
+            match removed {
+                Some(r) => worker.relay_poll.deregister(r.token),
+                None => {
+                    lock(&worker.common.parked).remove(&relay);
+                }
             }
         }
         RelayProtocol::Tcp => tcp_relay::release(worker, relay),
     }
 }
 
-/// The receive task of one relay socket: wait, then read in the worker.
-async fn serve(worker: Rc<Worker>, io: Rc<UdpIo>) {
-    loop {
-        if io.readable().await.is_err() {
-            return;
-        }
-        on_readable(&worker, &io);
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Read what `io` holds into the shared buffers and relay it to clients.
-fn on_readable(worker: &Rc<Worker>, io: &Rc<UdpIo>) {
-    let relay = io.local();
+/// Serve the relay sockets `ready` reported by the worker's epoll set
+/// ([`super::relay_poll`]): read each until its queue is empty (tokens still
+/// holding data after [`ROUNDS`] batches go to `backlog`), relay what they
+/// hold, and send it all at the end.
+pub(crate) fn serve_ready(worker: &Rc<Worker>, ready: &[Token], backlog: &mut Vec<Token>) {
     {
         let mut batch = worker.relay_rx.borrow_mut();
         let mut gso = worker.gso.borrow_mut();
-        for _ in 0..ROUNDS {
-            let n = match batch.recv(io) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => continue,
-            };
-            let now = Instant::now();
-            let head = batch.head();
-            for i in 0..n {
-                let Some((meta, slot)) = batch.slot_mut(i) else { continue };
-                if meta.stride == 0 || meta.stride >= meta.len {
-                    let forward = worker.core.borrow_mut().handle_peer_data(relay, meta.addr, slot, meta.len, now);
-                    if let Some(f) = forward {
-                        worker.forward(&mut gso, &f, slot);
-                    }
-                    continue;
-                }
-                // GRO: the core frames a payload in place, which would clobber the
-                // neighbouring datagrams, so each one is copied out first.
-                let mut scratch = worker.scratch.borrow_mut();
-                for r in segments(meta.len, meta.stride) {
-                    let Some(payload) = slot.get(head + r.start..head + r.end) else { continue };
-                    let len = payload.len();
-                    scratch.clear();
-                    scratch.resize(PEER_DATA_HEADROOM + len + PEER_DATA_TAILROOM, 0);
-                    if let Some(dst) = scratch.get_mut(PEER_DATA_HEADROOM..PEER_DATA_HEADROOM + len) {
-                        dst.copy_from_slice(payload);
-                    }
-                    let forward = worker.core.borrow_mut().handle_peer_data(relay, meta.addr, &mut scratch, len, now);
-                    if let Some(f) = forward {
-                        worker.forward(&mut gso, &f, &scratch);
-                    }
-                }
+        for &token in ready {
+            let Some(io) = worker.relay_poll.socket(token) else { continue };
+            if !read_dry(worker, &io, &mut batch, &mut gso) {
+                backlog.push(token);
             }
         }
         gso.flush();
     }
     worker.pump();
+}
+
+/// Read `io` into the shared buffers and relay to clients; `false` if data
+/// is left after [`ROUNDS`] batches.
+fn read_dry(worker: &Rc<Worker>, io: &Rc<UdpIo>, batch: &mut RecvBatch, gso: &mut GsoBatch) -> bool {
+    let relay = io.local();
+    for _ in 0..ROUNDS {
+        let n = match batch.recv(io) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(_) => continue,
+        };
+        let now = Instant::now();
+        let head = batch.head();
+        for i in 0..n {
+            let Some((meta, slot)) = batch.slot_mut(i) else { continue };
+            if meta.stride == 0 || meta.stride >= meta.len {
+                let forward = worker.core.borrow_mut().handle_peer_data(relay, meta.addr, slot, meta.len, now);
+                if let Some(f) = forward {
+                    worker.forward(gso, &f, slot);
+                }
+                continue;
+            }
+            // GRO: the core frames a payload in place, which would clobber the
+            // neighbouring datagrams, so each one is copied out first.
+            let mut scratch = worker.scratch.borrow_mut();
+            for r in segments(meta.len, meta.stride) {
+                let Some(payload) = slot.get(head + r.start..head + r.end) else { continue };
+                let len = payload.len();
+                scratch.clear();
+                scratch.resize(PEER_DATA_HEADROOM + len + PEER_DATA_TAILROOM, 0);
+                if let Some(dst) = scratch.get_mut(PEER_DATA_HEADROOM..PEER_DATA_HEADROOM + len) {
+                    dst.copy_from_slice(payload);
+                }
+                let forward = worker.core.borrow_mut().handle_peer_data(relay, meta.addr, &mut scratch, len, now);
+                if let Some(f) = forward {
+                    worker.forward(gso, &f, &scratch);
+                }
+            }
+        }
+        // A short batch means the queue was empty: the next datagram brings a new edge.
+        if n < BATCH_SIZE {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -4,11 +4,13 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::Interest;
+
+use super::mmsg::MmsgQueue;
 
 /// Room for the largest UDP payload, or one GRO chunk (the kernel caps those at 64 KiB).
 pub(crate) const SLOT: usize = 1 << 16;
@@ -42,22 +44,30 @@ pub(crate) fn bind_udp(addr: SocketAddr, reuse_port: bool) -> io::Result<std::ne
     Ok(socket.into())
 }
 
-/// A UDP socket registered with the worker's runtime, plus its quinn-udp state.
+/// A non-blocking UDP socket plus its quinn-udp state. Readiness is the
+/// caller's business: listeners wrap it in an `AsyncFd`, relay sockets sit in
+/// the worker's relay epoll set ([`super::relay_poll`]).
 #[derive(Debug)]
 pub(crate) struct UdpIo {
-    socket: tokio::net::UdpSocket,
+    socket: std::net::UdpSocket,
     state: UdpSocketState,
     local: SocketAddr,
 }
 
+impl AsRawFd for UdpIo {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
 impl UdpIo {
-    /// Set up quinn-udp on `sock` (which forbids fragmentation: relay sockets
-    /// change that afterwards) and register it with the current runtime.
+    /// Set up quinn-udp on the non-blocking `sock` (which forbids
+    /// fragmentation: relay sockets change that afterwards).
     pub(crate) fn new(sock: std::net::UdpSocket) -> io::Result<Self> {
         let state = UdpSocketState::new((&sock).into())?;
         let local = sock.local_addr()?;
-        let socket = tokio::net::UdpSocket::from_std(sock)?;
-        Ok(Self { socket, state, local })
+        sock.set_nonblocking(true)?;
+        Ok(Self { socket: sock, state, local })
     }
 
     /// The bound address.
@@ -65,28 +75,21 @@ impl UdpIo {
         self.local
     }
 
-    /// The tokio socket, for `readable().await` and socket options.
-    pub(crate) fn socket(&self) -> &tokio::net::UdpSocket {
+    /// The socket, for socket options.
+    pub(crate) fn socket(&self) -> &std::net::UdpSocket {
         &self.socket
     }
 
-    /// Wait until a datagram may be read.
-    pub(crate) async fn readable(&self) -> io::Result<()> {
-        self.socket.readable().await
-    }
-
-    /// Receive up to [`BATCH_SIZE`] buffers without blocking.
+    /// Receive up to [`BATCH_SIZE`] buffers without blocking (`WouldBlock` when none).
     fn try_recv(&self, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> io::Result<usize> {
-        self.socket.try_io(Interest::READABLE, || self.state.recv((&self.socket).into(), bufs, meta))
+        self.state.recv((&self.socket).into(), bufs, meta)
     }
 
     /// Send without blocking; `WouldBlock` when the kernel buffer is full.
     /// Unlike quinn-udp's `send`, every other error is reported too.
     ///
-    /// The socket is non-blocking, so this goes straight to the kernel rather
-    /// than through tokio's readiness tracking, which only knows a socket is
-    /// writable after the reactor has polled it once (a fresh relay would drop
-    /// its first datagrams otherwise). Nothing ever awaits writability.
+    /// The socket is non-blocking, so this goes straight to the kernel.
+    /// Nothing ever awaits writability.
     pub(crate) fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
         self.state.try_send((&self.socket).into(), transmit)
     }
@@ -122,6 +125,7 @@ impl RecvBatch {
     }
 
     /// Read a batch from `io`: the number of slots filled, or `WouldBlock`.
+    /// Fewer than [`BATCH_SIZE`] means the socket's queue was empty.
     pub(crate) fn recv(&mut self, io: &UdpIo) -> io::Result<usize> {
         let (head, stride) = (self.head, self.stride);
         let mut chunks = self.buf.chunks_mut(stride);
@@ -155,9 +159,12 @@ pub(crate) fn segments(len: usize, stride: usize) -> impl Iterator<Item = std::o
 }
 
 /// Coalesces consecutive datagrams of equal size to the same destination into
-/// one GSO send (the last one may be shorter), when the socket supports GSO.
+/// one GSO send (the last one may be shorter), when the socket supports GSO;
+/// datagrams to many destinations from one socket go out with `sendmmsg`
+/// ([`GsoBatch::push_many`]).
 #[derive(Debug)]
 pub(crate) struct GsoBatch {
+    many: MmsgQueue,
     buf: Vec<u8>,
     target: Option<Rc<UdpIo>>,
     destination: SocketAddr,
@@ -172,6 +179,7 @@ pub(crate) struct GsoBatch {
 impl Default for GsoBatch {
     fn default() -> Self {
         Self {
+            many: MmsgQueue::default(),
             buf: Vec::new(),
             target: None,
             destination: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -189,15 +197,14 @@ impl GsoBatch {
     pub(crate) fn push(&mut self, io: &Rc<UdpIo>, destination: SocketAddr, src_ip: Option<IpAddr>, payload: &[u8]) {
         let max = io.max_gso_segments();
         if max <= 1 || payload.is_empty() {
-            self.flush();
+            self.flush_gso();
             if io.send_one(destination, src_ip, payload).is_err() {
                 self.dropped += 1;
             }
             return;
         }
-        let same = self.target.as_ref().is_some_and(|t| Rc::ptr_eq(t, io))
-            && self.destination == destination
-            && self.src_ip == src_ip;
+        let same =
+            self.target.as_ref().is_some_and(|t| Rc::ptr_eq(t, io)) && self.destination == destination && self.src_ip == src_ip;
         if same
             && !self.sealed
             && payload.len() <= self.segment
@@ -210,7 +217,7 @@ impl GsoBatch {
             self.sealed = payload.len() < self.segment;
             return;
         }
-        self.flush();
+        self.flush_gso();
         self.target = Some(Rc::clone(io));
         self.destination = destination;
         self.src_ip = src_ip;
@@ -221,8 +228,25 @@ impl GsoBatch {
         self.buf.extend_from_slice(payload);
     }
 
+    /// Queue one datagram for a `sendmmsg` of datagrams to many destinations
+    /// from `io`, which needs no source IP. It goes out at the latest on
+    /// [`GsoBatch::flush`].
+    pub(crate) fn push_many(&mut self, io: &Rc<UdpIo>, destination: SocketAddr, payload: &[u8]) {
+        self.many.push(io, destination, payload);
+    }
+
+    /// Datagrams that could not be sent (kernel buffer full, errors).
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped + self.many.dropped
+    }
+
     /// Send whatever is queued.
     pub(crate) fn flush(&mut self) {
+        self.many.flush();
+        self.flush_gso();
+    }
+
+    fn flush_gso(&mut self) {
         let Some(io) = self.target.take() else { return };
         let transmit = Transmit {
             destination: self.destination,
@@ -280,11 +304,15 @@ mod tests {
         assert_eq!(batch.dropped, 0);
         let mut got = Vec::new();
         let mut bufs = RecvBatch::new(48, 3);
+        let ready = crate::shell::relay_poll::readiness(Rc::clone(&rx)).unwrap();
         while got.len() < sent.len() {
-            rx.readable().await.unwrap();
+            let mut guard = ready.readable().await.unwrap();
             let n = match bufs.recv(&rx) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    guard.clear_ready();
+                    continue;
+                }
                 Err(e) => panic!("{e}"),
             };
             let head = bufs.head();

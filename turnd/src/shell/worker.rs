@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::common::{Common, WorkerSockets};
 use super::relay::{self, Relay};
+use super::relay_poll::{self, RelayPoll};
 use super::stream::{self, StreamConn};
 use super::tcp_relay::{self, PeerSlot, TcpRelay};
 use super::udp::{GsoBatch, RecvBatch, UdpIo};
@@ -70,6 +71,8 @@ pub(crate) struct Worker {
     pub(crate) tcp_relays: RefCell<HashMap<SocketAddr, TcpRelay>>,
     /// RFC 6062 peer connections not (yet) spliced.
     pub(crate) peers: RefCell<HashMap<ConnectionId, PeerSlot>>,
+    /// The epoll set of this worker's UDP relay sockets.
+    pub(crate) relay_poll: RelayPoll,
     /// Receive buffers shared by every relay socket of this worker.
     pub(crate) relay_rx: RefCell<RecvBatch>,
     /// A one-datagram buffer with headroom, for GRO chunks from peers.
@@ -144,6 +147,7 @@ impl Worker {
             relays: RefCell::default(),
             tcp_relays: RefCell::default(),
             peers: RefCell::default(),
+            relay_poll: RelayPoll::new()?,
             relay_rx: RefCell::new(RecvBatch::new(PEER_DATA_HEADROOM, PEER_DATA_TAILROOM)),
             scratch: RefCell::new(Vec::new()),
             gso: RefCell::default(),
@@ -154,8 +158,10 @@ impl Worker {
             common,
         });
         for io in &worker.udp {
-            tokio::task::spawn_local(client_udp::run(Rc::clone(&worker), Rc::clone(io)));
+            let ready = relay_poll::readiness(Rc::clone(io))?;
+            tokio::task::spawn_local(client_udp::run(Rc::clone(&worker), ready));
         }
+        tokio::task::spawn_local(relay_poll::drive(Rc::clone(&worker)));
         for (listener, transport) in sockets.streams {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tokio::task::spawn_local(stream::accept_loop(Rc::clone(&worker), listener, transport));
@@ -194,7 +200,7 @@ impl Worker {
     fn on_tick(&self) {
         let mut core = self.core.borrow_mut();
         core.set_wall_clock(Instant::now(), unix_now());
-        let dropped = self.gso.borrow().dropped + self.stream_drops.get();
+        let dropped = self.gso.borrow().dropped() + self.stream_drops.get();
         let streams = self.streams.borrow().len() as u64;
         self.common.publish(usize::from(self.index), core.metrics(), streams, dropped);
     }
@@ -300,6 +306,8 @@ impl Worker {
                     return;
                 }
                 match self.udp_for(f.source) {
+                    // Peer data to clients: many destinations, one socket.
+                    Some((io, None)) => gso.push_many(&io, f.destination, bytes),
                     Some((io, src_ip)) => gso.push(&io, f.destination, src_ip, bytes),
                     None => tracing::debug!(source = %f.source, "no UDP socket for forward"),
                 }
