@@ -271,3 +271,34 @@ def test_blocked_contact_message_is_not_delivered(xmppd_factory):
             await c.close()
 
     run(scenario())
+
+
+def test_legacy_bookmarks_in_private_storage_reach_another_resource(xmppd_factory):
+    """XEP-0048 bookmarks kept in XEP-0049 private XML storage, as older
+    clients do: stored from one resource, read back from another, and
+    private to their owner."""
+    d = xmppd_factory()
+
+    async def scenario():
+        plugins = ("xep_0048", "xep_0049")
+        laptop = await online(d, ALICE, "laptop", plugins=plugins)
+        phone = await online(d, ALICE, "phone", plugins=plugins)
+        bob = await online(d, BOB, "b", plugins=plugins)
+        from slixmpp.plugins.xep_0048.stanza import Bookmarks
+
+        marks = Bookmarks()
+        marks.add_conference("lobby@conference.localhost", "alice", name="Lobby", autojoin=True)
+        marks.add_url("https://falcot.com/", name="Falcot")
+        await laptop["xep_0048"].set_bookmarks(marks, method="xep_0049")
+        iq = await phone["xep_0048"].get_bookmarks(method="xep_0049")
+        got = iq["private"]["bookmarks"]
+        confs = [(str(c["jid"]), c["nick"], c["autojoin"]) for c in got["conferences"]]
+        assert confs == [("lobby@conference.localhost", "alice", True)], str(iq)
+        assert [u["url"] for u in got["urls"]] == ["https://falcot.com/"], str(iq)
+        # Another account sees its own (empty) storage, never alice's.
+        iq = await bob["xep_0048"].get_bookmarks(method="xep_0049")
+        assert list(iq["private"]["bookmarks"]["conferences"]) == [], str(iq)
+        for c in (laptop, phone, bob):
+            await c.close()
+
+    run(scenario())
