@@ -39,7 +39,12 @@ fn main() -> ExitCode {
         print_version: args.version,
     };
     let path = args.config.clone();
-    daemon_main(daemon, XmppdConfig::load, shell::check_certificates, |config| serve(path, config))
+    daemon_main(
+        daemon,
+        XmppdConfig::load,
+        shell::check_certificates,
+        |config| serve(path, config),
+    )
 }
 
 fn serve(config_path: PathBuf, config: XmppdConfig) -> anyhow::Result<()> {
@@ -49,7 +54,11 @@ fn serve(config_path: PathBuf, config: XmppdConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let startup = Startup { config_path, config, log: Some(log) };
+    let startup = Startup {
+        config_path,
+        config,
+        log: Some(log),
+    };
     runtime.block_on(async { shell::run(startup, Lifecycle::new()).await })?;
     Ok(())
 }

@@ -35,6 +35,7 @@ use crate::config::TransportConfig;
 use crate::core::{ConnId, Listener};
 
 use super::driver::{ToConn, ToCore};
+use super::mailbox;
 use super::tls::ConnAcceptor;
 
 /// What every connection task shares.
@@ -143,7 +144,7 @@ pub(crate) async fn serve(
     ctx: Arc<ConnContext>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mailbox::mailbox();
     let (reply, id) = oneshot::channel();
     let opened = ToCore::Opened {
         peer,
@@ -162,7 +163,7 @@ pub(crate) async fn serve(
         paused: false,
         header_by: None,
     };
-    let end = run.drive(stream, listener, &mut rx).await;
+    let end = run.drive(stream, listener, &rx).await;
     match &end {
         End::Closed | End::Eof => {
             tracing::debug!(conn = conn.as_u64(), %peer, "connection ended: {end}")
@@ -193,7 +194,7 @@ impl Conn {
         &mut self,
         stream: TcpStream,
         listener: Listener,
-        rx: &mut mpsc::UnboundedReceiver<Vec<ToConn>>,
+        rx: &mailbox::Receiver,
     ) -> End {
         let mut io = match listener {
             Listener::Starttls => Transport::Plain(stream),

@@ -18,6 +18,7 @@ use crate::core::{
     TlsInfo, VirtualHost,
 };
 
+use super::mailbox;
 use super::storage::Storage;
 
 /// What the core task receives.
@@ -27,7 +28,7 @@ pub(crate) enum ToCore {
     Opened {
         peer: SocketAddr,
         listener: Listener,
-        tx: mpsc::UnboundedSender<Vec<ToConn>>,
+        tx: mailbox::Sender,
         reply: oneshot::Sender<Option<ConnId>>,
     },
     /// The TLS handshake of a connection finished.
@@ -42,7 +43,10 @@ pub(crate) enum ToCore {
         result: Result<StorageAnswer, StorageError>,
     },
     /// SIGHUP: new settings.
-    Reconfigure { config: CoreConfig, hosts: Vec<VirtualHost> },
+    Reconfigure {
+        config: CoreConfig,
+        hosts: Vec<VirtualHost>,
+    },
     /// SIGTERM: `<system-shutdown/>` to everyone; refuse new connections.
     Shutdown,
 }
@@ -73,7 +77,9 @@ pub(crate) struct Gauges {
 }
 
 fn unix_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// Run the core until every sender of `rx` is gone.
@@ -83,7 +89,7 @@ pub(crate) async fn run(
     storage: Storage,
     gauges: Arc<Gauges>,
 ) {
-    let mut conns: HashMap<ConnId, mpsc::UnboundedSender<Vec<ToConn>>> = HashMap::new();
+    let mut conns: HashMap<ConnId, mailbox::Sender> = HashMap::new();
     let mut stopping = false;
     let mut deadline = Instant::now() + Duration::from_secs(3600);
     let mut last_wall = (Instant::now(), unix_now());
@@ -96,7 +102,12 @@ pub(crate) async fn run(
         check_wall_clock(&mut core, &mut last_wall, now);
         match msg {
             None => core.handle_timeout(now),
-            Some(ToCore::Opened { peer, listener, tx, reply }) => {
+            Some(ToCore::Opened {
+                peer,
+                listener,
+                tx,
+                reply,
+            }) => {
                 let id = if stopping {
                     None
                 } else {
@@ -132,15 +143,19 @@ pub(crate) async fn run(
             }
         }
         deadline = drain(&mut core, &mut conns, &storage, &gauges);
-        gauges.connections.store(core.connection_count(), Ordering::Relaxed);
-        gauges.sessions.store(core.session_count(), Ordering::Relaxed);
+        gauges
+            .connections
+            .store(core.connection_count(), Ordering::Relaxed);
+        gauges
+            .sessions
+            .store(core.session_count(), Ordering::Relaxed);
     }
 }
 
 /// Deliver every pending output; return the core's next deadline.
 fn drain(
     core: &mut Server,
-    conns: &mut HashMap<ConnId, mpsc::UnboundedSender<Vec<ToConn>>>,
+    conns: &mut HashMap<ConnId, mailbox::Sender>,
     storage: &Storage,
     gauges: &Gauges,
 ) -> Instant {
@@ -159,7 +174,11 @@ fn drain(
                 Event::PauseReading { conn } => push(conn, ToConn::Pause),
                 Event::ResumeReading { conn } => push(conn, ToConn::Resume),
                 Event::Storage { id, request } => storage.submit(id, request),
-                Event::Authenticated { conn, user, mechanism } => {
+                Event::Authenticated {
+                    conn,
+                    user,
+                    mechanism,
+                } => {
                     gauges.auth_ok.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(conn = conn.as_u64(), %user, mechanism, "authenticated");
                 }
@@ -176,10 +195,12 @@ fn drain(
         }
     };
     for (conn, batch) in batches {
-        let closing = batch.contains(&ToConn::Close);
-        let tx = if closing { conns.remove(&conn) } else { conns.get(&conn).cloned() };
-        if let Some(tx) = tx {
-            // A task that is gone has already reported (or will report) Closed.
+        // A task that is gone has already reported (or will report) Closed.
+        if batch.contains(&ToConn::Close) {
+            if let Some(tx) = conns.remove(&conn) {
+                let _ = tx.send(batch);
+            }
+        } else if let Some(tx) = conns.get(&conn) {
             let _ = tx.send(batch);
         }
     }
@@ -192,7 +213,10 @@ fn check_wall_clock(core: &mut Server, last: &mut (Instant, Duration), now: Inst
     let expected = last.1 + now.saturating_duration_since(last.0);
     let drift = wall.abs_diff(expected);
     if drift > Duration::from_secs(2) {
-        tracing::info!("system clock stepped by {}s; resynchronising", drift.as_secs());
+        tracing::info!(
+            "system clock stepped by {}s; resynchronising",
+            drift.as_secs()
+        );
         core.set_wall_clock(now, wall);
     }
     *last = (now, wall);
