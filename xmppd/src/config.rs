@@ -227,8 +227,7 @@ impl XmppdConfig {
         let invalid = |key: &str, msg: String| ConfigError::invalid(path, key, msg);
         let mut hosts = raw.hosts;
         for (i, h) in hosts.iter().enumerate() {
-            h.check()
-                .map_err(|(k, m)| invalid(&format!("hosts[{i}].{k}"), m))?;
+            h.check().map_err(|(k, m)| invalid(&format!("hosts[{i}].{k}"), m))?;
         }
         if let Some(pattern) = &raw.include {
             let base = path.parent().unwrap_or(Path::new("/"));
@@ -267,11 +266,7 @@ impl XmppdConfig {
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |key: &str, msg: &str| Err(ConfigError::invalid(path, key, msg));
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log) {
-            return Err(ConfigError::invalid(
-                path,
-                "log",
-                format!("not a valid log filter: {e}"),
-            ));
+            return Err(ConfigError::invalid(path, "log", format!("not a valid log filter: {e}")));
         }
         if self.workers > MAX_WORKERS {
             return invalid("workers", "at most 256 (0 = one per CPU core)");
@@ -303,38 +298,24 @@ impl XmppdConfig {
             }
         }
         if !(512..=65536).contains(&t.read_chunk_bytes) {
-            return invalid(
-                "transport.read_chunk_bytes",
-                "must be between 512 and 65536",
-            );
+            return invalid("transport.read_chunk_bytes", "must be between 512 and 65536");
         }
         if self.enabled_hosts().next().is_none() {
-            return invalid(
-                "hosts",
-                "no enabled virtual host: add one under `hosts:` or in a drop-in file",
-            );
+            return invalid("hosts", "no enabled virtual host: add one under `hosts:` or in a drop-in file");
         }
         let needs_tls = self.core.require_encryption
-            || self
-                .listeners
-                .iter()
-                .any(|l| l.kind == ListenerKind::C2sTls);
+            || self.listeners.iter().any(|l| l.kind == ListenerKind::C2sTls);
         if needs_tls {
             if let Some(h) = self.enabled_hosts().find(|h| h.tls.is_none()) {
                 let origin = h.source.as_deref().unwrap_or(path);
                 return Err(ConfigError::invalid(
                     origin,
                     "tls",
-                    format!(
-                        "host {} has no certificate (tls: {{ cert, key }}); clients require TLS",
-                        h.domain
-                    ),
+                    format!("host {} has no certificate (tls: {{ cert, key }}); clients require TLS", h.domain),
                 ));
             }
         }
-        self.core
-            .validate()
-            .map_err(|e| ConfigError::invalid(path, "", e.to_string()))
+        self.core.validate().map_err(|e| ConfigError::invalid(path, "", e.to_string()))
     }
 }
 

@@ -39,12 +39,7 @@ fn main() -> ExitCode {
         print_version: args.version,
     };
     let path = args.config.clone();
-    daemon_main(
-        daemon,
-        XmppdConfig::load,
-        shell::check_certificates,
-        |config| serve(path, config),
-    )
+    daemon_main(daemon, XmppdConfig::load, shell::check_certificates, |config| serve(path, config))
 }
 
 fn serve(config_path: PathBuf, config: XmppdConfig) -> anyhow::Result<()> {
@@ -54,11 +49,7 @@ fn serve(config_path: PathBuf, config: XmppdConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let startup = Startup {
-        config_path,
-        config,
-        log: Some(log),
-    };
+    let startup = Startup { config_path, config, log: Some(log) };
     runtime.block_on(async { shell::run(startup, Lifecycle::new()).await })?;
     Ok(())
 }

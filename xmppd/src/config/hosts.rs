@@ -72,20 +72,12 @@ pub(super) enum DropInError {
 /// Append the hosts of every file matching `pattern` (`DIR/PREFIX*SUFFIX`,
 /// one `*` in the file name only), in file-name order. A missing directory
 /// means no drop-ins.
-pub(super) fn load_drop_ins(
-    pattern: &Path,
-    hosts: &mut Vec<HostConfig>,
-) -> Result<(), DropInError> {
+pub(super) fn load_drop_ins(pattern: &Path, hosts: &mut Vec<HostConfig>) -> Result<(), DropInError> {
     let (dir, prefix, suffix) = split_pattern(pattern).map_err(DropInError::Pattern)?;
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(DropInError::Pattern(format!(
-                "cannot read {}: {e}",
-                dir.display()
-            )))
-        }
+        Err(e) => return Err(DropInError::Pattern(format!("cannot read {}: {e}", dir.display()))),
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -98,9 +90,7 @@ pub(super) fn load_drop_ins(
         .filter(|p| p.is_file())
         .collect();
     if files.len() > MAX_DROP_INS {
-        return Err(DropInError::Pattern(format!(
-            "more than {MAX_DROP_INS} files match"
-        )));
+        return Err(DropInError::Pattern(format!("more than {MAX_DROP_INS} files match")));
     }
     files.sort();
     for file in files {
@@ -152,11 +142,7 @@ pub(super) fn check_unique(main: &Path, hosts: &[HostConfig]) -> Result<(), Conf
             return Err(ConfigError::invalid(
                 origin,
                 "domain",
-                format!(
-                    "host {} is already declared in {}",
-                    h.domain,
-                    first.display()
-                ),
+                format!("host {} is already declared in {}", h.domain, first.display()),
             ));
         }
     }

@@ -38,7 +38,11 @@ pub(crate) struct Loaded {
 impl From<AccountData> for Loaded {
     fn from(d: AccountData) -> Self {
         Self {
-            roster: d.roster.into_iter().map(|i| (i.jid.bare(), i)).collect(),
+            roster: d
+                .roster
+                .into_iter()
+                .map(|i| (i.jid.bare(), i))
+                .collect(),
             version: d.roster_version,
             blocklist: d.blocklist,
             offline_count: d.offline_count,
@@ -213,10 +217,7 @@ impl Server {
                 Ok(true) => self.deliver_to_account(stanza, to, origin),
                 Ok(false) => self.no_such_user(stanza, to),
                 Err(condition) => {
-                    if !matches!(
-                        super::stanza::Kind::of(&stanza),
-                        Some(super::stanza::Kind::Presence)
-                    ) {
+                    if !matches!(super::stanza::Kind::of(&stanza), Some(super::stanza::Kind::Presence)) {
                         self.bounce(&stanza, StanzaError::new(condition));
                     }
                 }

@@ -224,10 +224,7 @@ impl CoreConfig {
         }
         let l = &self.limits;
         for (key, value) in [
-            (
-                "limits.max_sessions_per_account",
-                l.max_sessions_per_account,
-            ),
+            ("limits.max_sessions_per_account", l.max_sessions_per_account),
             ("limits.sm_max_unacked", l.sm_max_unacked),
             ("limits.sm_request_after", l.sm_request_after),
             ("limits.max_pending_requests", l.max_pending_requests),
@@ -293,10 +290,7 @@ mod tests {
             admins: vec!["falcot.com".into()],
             ..CoreConfig::default()
         };
-        assert!(matches!(
-            c.validate(),
-            Err(Error::Config { key: "admins", .. })
-        ));
+        assert!(matches!(c.validate(), Err(Error::Config { key: "admins", .. })));
         c.admins.clear();
         c.timeouts.ping_timeout_seconds = 0;
         assert!(matches!(

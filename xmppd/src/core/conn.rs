@@ -174,11 +174,7 @@ impl Server {
         if let Some(resume) = c.budget.consume(data.len(), rate, burst, now) {
             c.throttled_until = Some(resume);
         }
-        let data = if c.skip_whitespace {
-            trim_xml_whitespace(data)
-        } else {
-            data
-        };
+        let data = if c.skip_whitespace { trim_xml_whitespace(data) } else { data };
         c.skip_whitespace &= data.is_empty();
         c.reader.feed(data);
         if c.reader.buffered_len() > max_buffer {

@@ -211,9 +211,10 @@ impl StanzaCondition {
     /// The error type RFC 6120 §8.3.3 gives as the usual one for this condition.
     pub fn default_type(self) -> ErrorType {
         match self {
-            Self::BadRequest | Self::JidMalformed | Self::NotAcceptable | Self::PolicyViolation => {
-                ErrorType::Modify
-            }
+            Self::BadRequest
+            | Self::JidMalformed
+            | Self::NotAcceptable
+            | Self::PolicyViolation => ErrorType::Modify,
             Self::Forbidden | Self::NotAuthorized | Self::SubscriptionRequired => ErrorType::Auth,
             Self::InternalServerError
             | Self::RecipientUnavailable

@@ -26,8 +26,8 @@ impl Server {
         let Some(kind) = IqType::of(&e) else {
             return self.reply_error_to(sid, &e, StanzaError::new(StanzaCondition::BadRequest));
         };
-        let malformed =
-            e.attribute("id").is_none() || (kind.is_request() && stanza::iq_payload(&e).is_none());
+        let malformed = e.attribute("id").is_none()
+            || (kind.is_request() && stanza::iq_payload(&e).is_none());
         if malformed {
             return self.reply_error_to(sid, &e, StanzaError::new(StanzaCondition::BadRequest));
         }
@@ -92,11 +92,7 @@ impl Server {
                 Ok(reply) => self.deliver(sid, reply),
                 Err(err) => self.reply_error_to(sid, &e, err),
             },
-            _ => self.reply_error_to(
-                sid,
-                &e,
-                StanzaError::new(StanzaCondition::ServiceUnavailable),
-            ),
+            _ => self.reply_error_to(sid, &e, StanzaError::new(StanzaCondition::ServiceUnavailable)),
         }
     }
 
@@ -156,11 +152,9 @@ impl Server {
         };
         let get = IqType::of(e) == Some(IqType::Get);
         let payload = match (p.ns(), p.name()) {
-            (disco::NS_INFO, "query") if get => disco::server_info(
-                p.attribute("node"),
-                &self.caps_ver,
-                self.config.advertise_version,
-            )?,
+            (disco::NS_INFO, "query") if get => {
+                disco::server_info(p.attribute("node"), &self.caps_ver, self.config.advertise_version)?
+            },
             (disco::NS_ITEMS, "query") if get => disco::empty_items(p),
             (version::NS, "query") if get && self.config.advertise_version => version::answer(),
             (time::NS, "time") if get => time::answer(&self.clock.stamp(self.now)),

@@ -155,7 +155,8 @@ fn check_len(s: &str) -> Result<(), JidError> {
 /// RFC 7622 §3.3.1: the localpart excludes `"&'/:<>@`, spaces and controls.
 fn check_node(s: &str) -> Result<String, JidError> {
     check_len(s)?;
-    if s.chars()
+    if s
+        .chars()
         .any(|c| c.is_whitespace() || c.is_control() || "\"&'/:<>@".contains(c))
     {
         return Err(JidError::ForbiddenChar);
@@ -178,7 +179,8 @@ fn check_domain(s: &str) -> Result<String, JidError> {
     }
     if s.starts_with('.')
         || s.contains("..")
-        || s.chars()
+        || s
+            .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "\"&'/:<>@[]\\".contains(c))
     {
         return Err(JidError::ForbiddenChar);

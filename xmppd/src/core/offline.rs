@@ -52,10 +52,7 @@ impl Server {
         if self.account(&user).is_some_and(|a| a.offline_count == 0) {
             return;
         }
-        self.request(
-            StorageRequest::LoadOffline { user },
-            Pending::OfflineLoad { sid },
-        );
+        self.request(StorageRequest::LoadOffline { user }, Pending::OfflineLoad { sid });
     }
 
     pub(crate) fn offline_loaded(&mut self, sid: SessionId, messages: Vec<OfflineMessage>) {

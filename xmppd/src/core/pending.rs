@@ -145,10 +145,7 @@ impl Server {
                     if let Some(a) = self.account_mut(user) {
                         a.offline_count = a.offline_count.saturating_sub(1);
                     }
-                    self.bounce(
-                        &message,
-                        StanzaError::new(StanzaCondition::ServiceUnavailable),
-                    );
+                    self.bounce(&message, StanzaError::new(StanzaCondition::ServiceUnavailable));
                 }
             }
         }

@@ -50,13 +50,7 @@ fn is_empty(item: &RosterItem) -> bool {
 
 impl Server {
     /// `<query xmlns='jabber:iq:roster'/>` from the user.
-    pub(crate) fn roster_iq(
-        &mut self,
-        sid: SessionId,
-        e: Element,
-        get: bool,
-        origin: Option<Origin>,
-    ) {
+    pub(crate) fn roster_iq(&mut self, sid: SessionId, e: Element, get: bool, origin: Option<Origin>) {
         if get {
             self.roster_get(sid, e);
         } else {
@@ -92,9 +86,7 @@ impl Server {
         let Some(user) = self.sessions.get(&sid).map(|s| s.jid.bare()) else {
             return;
         };
-        let parsed = stanza::iq_payload(&e)
-            .ok_or(StanzaCondition::BadRequest)
-            .and_then(parse_set);
+        let parsed = stanza::iq_payload(&e).ok_or(StanzaCondition::BadRequest).and_then(parse_set);
         let (contact, remove, name, groups) = match parsed {
             Ok(p) => p,
             Err(c) => return self.reply_error_to(sid, &e, StanzaError::new(c)),
@@ -127,13 +119,7 @@ impl Server {
     }
 
     /// §2.5.2: cancel subscriptions both ways, then delete the item.
-    fn roster_remove_item(
-        &mut self,
-        user: &Jid,
-        item: RosterItem,
-        reply: AfterWrite,
-        origin: Option<Origin>,
-    ) {
+    fn roster_remove_item(&mut self, user: &Jid, item: RosterItem, reply: AfterWrite, origin: Option<Origin>) {
         let contact = item.jid.clone();
         if item.subscription.has_to() || item.ask {
             let p = stanza::presence(PresenceType::Unsubscribe, user, &contact);
@@ -166,13 +152,7 @@ impl Server {
 
     /// Store a changed item (or drop it when it records nothing), bump the
     /// version and push it if the user can see it.
-    pub(crate) fn roster_save(
-        &mut self,
-        user: &Jid,
-        item: RosterItem,
-        after: AfterWrite,
-        origin: Option<Origin>,
-    ) {
+    pub(crate) fn roster_save(&mut self, user: &Jid, item: RosterItem, after: AfterWrite, origin: Option<Origin>) {
         let Some(account) = self.account_mut(user) else {
             return;
         };
@@ -239,10 +219,7 @@ fn parse_set(query: &Element) -> Result<(Jid, bool, Option<String>, Vec<String>)
         return Err(StanzaCondition::BadRequest);
     }
     let remove = item.attribute("subscription") == Some("remove");
-    let name = item
-        .attribute("name")
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
+    let name = item.attribute("name").filter(|n| !n.is_empty()).map(str::to_owned);
     if name.as_ref().is_some_and(|n| n.len() > MAX_PART_BYTES) {
         return Err(StanzaCondition::NotAcceptable);
     }

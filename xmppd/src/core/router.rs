@@ -120,8 +120,7 @@ impl Server {
                 // with 'unsubscribed'; other presence is ignored.
                 if PresenceType::of(&e) == Some(PresenceType::Subscribe) {
                     if let Some(from) = stanza::from_jid(&e) {
-                        let reply =
-                            stanza::presence(PresenceType::Unsubscribed, &to.bare(), &from.bare());
+                        let reply = stanza::presence(PresenceType::Unsubscribed, &to.bare(), &from.bare());
                         self.route(reply, from.bare(), None);
                     }
                 }

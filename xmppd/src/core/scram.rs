@@ -61,8 +61,8 @@ impl ScramHash {
     pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         match self {
             Self::Sha1 => {
-                let mut m =
-                    <Hmac<Sha1> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+                let mut m = <Hmac<Sha1> as Mac>::new_from_slice(key)
+                    .unwrap_or_else(|_| unreachable_hmac());
                 m.update(data);
                 m.finalize().into_bytes().to_vec()
             }
@@ -139,12 +139,7 @@ impl ScramKeys {
 
     /// Check a client proof over `auth_message`. On success returns the
     /// ServerSignature to send as `v=` (RFC 5802 §3).
-    pub fn verify_proof(
-        &self,
-        hash: ScramHash,
-        auth_message: &[u8],
-        proof: &[u8],
-    ) -> Option<Vec<u8>> {
+    pub fn verify_proof(&self, hash: ScramHash, auth_message: &[u8], proof: &[u8]) -> Option<Vec<u8>> {
         if proof.len() != hash.output_len() || self.stored_key.len() != hash.output_len() {
             return None;
         }
@@ -238,9 +233,7 @@ pub fn parse_client_first(msg: &str) -> Result<ClientFirst, ScramError> {
     if first.starts_with("m=") {
         return Err(ScramError::ExtensionsNotSupported);
     }
-    let user = first
-        .strip_prefix("n=")
-        .ok_or(ScramError::InvalidEncoding)?;
+    let user = first.strip_prefix("n=").ok_or(ScramError::InvalidEncoding)?;
     let username = decode_saslname(user)?;
     if username.is_empty() {
         return Err(ScramError::InvalidEncoding);
@@ -298,12 +291,7 @@ pub fn parse_client_final(msg: &str) -> Result<ClientFinal, ScramError> {
 }
 
 /// The server-first message: `r=<client nonce><server nonce>,s=<salt>,i=<count>`.
-pub fn server_first(
-    client_nonce: &str,
-    server_nonce: &str,
-    salt: &[u8],
-    iterations: u32,
-) -> String {
+pub fn server_first(client_nonce: &str, server_nonce: &str, salt: &[u8], iterations: u32) -> String {
     format!(
         "r={client_nonce}{server_nonce},s={},i={iterations}",
         B64.encode(salt)
@@ -341,9 +329,7 @@ fn is_cb_name_char(b: u8) -> bool {
 fn check_nonce(nonce: &str) -> Result<(), ScramError> {
     if nonce.is_empty()
         || nonce.len() > MAX_NONCE_BYTES
-        || !nonce
-            .bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && b != b',')
+        || !nonce.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',')
     {
         return Err(ScramError::InvalidEncoding);
     }
@@ -370,12 +356,7 @@ fn decode_saslname(s: &str) -> Result<String, ScramError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
     use super::*;
     use std::collections::HashMap;
 
@@ -427,9 +408,7 @@ mod tests {
             let last = parse_client_final(&v["client-final"]).unwrap();
             assert_eq!(last.channel_binding, first.gs2_header.as_bytes());
             let am = auth_message(&first, sf, &last);
-            let sig = keys
-                .verify_proof(hash, am.as_bytes(), &last.proof)
-                .expect("proof");
+            let sig = keys.verify_proof(hash, am.as_bytes(), &last.proof).expect("proof");
             assert_eq!(server_final(&sig), v["server-final"]);
             assert!(keys.matches_password(hash, &v["password"]));
             assert!(!keys.matches_password(hash, "pencil2"));

@@ -98,11 +98,7 @@ impl Server {
                 self.write_element(conn, &reply);
             }
             "r" if enabled => {
-                let h = self
-                    .sessions
-                    .get(&sid)
-                    .and_then(|s| s.sm.as_ref())
-                    .map(SmState::handled);
+                let h = self.sessions.get(&sid).and_then(|s| s.sm.as_ref()).map(SmState::handled);
                 self.write_element(conn, &ack(h.unwrap_or(0)));
             }
             "a" if enabled => match e.attribute("h").and_then(|h| h.parse::<u32>().ok()) {
@@ -129,11 +125,7 @@ impl Server {
         }
         sm.acked = h;
         sm.request_pending = false;
-        let keys: Vec<u64> = sm
-            .unacked
-            .drain(..count)
-            .filter_map(|u| u.offline_key)
-            .collect();
+        let keys: Vec<u64> = sm.unacked.drain(..count).filter_map(|u| u.offline_key).collect();
         if !keys.is_empty() {
             if let Some(user) = self.sessions.get(&sid).map(|s| s.jid.bare()) {
                 self.offline_delete(&user, keys);

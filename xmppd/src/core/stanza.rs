@@ -248,7 +248,8 @@ mod tests {
     #[test]
     fn priority_must_be_a_small_integer() {
         let p = |t: &str| {
-            Element::new("presence", ns::CLIENT).child(Element::new("priority", ns::CLIENT).text(t))
+            Element::new("presence", ns::CLIENT)
+                .child(Element::new("priority", ns::CLIENT).text(t))
         };
         assert_eq!(priority(&p("5")), Ok(5));
         assert_eq!(priority(&p("-128")), Ok(-128));

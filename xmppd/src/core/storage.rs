@@ -25,18 +25,8 @@ impl StoredCredentials {
     /// password changes; the password itself is never stored).
     pub fn derive(password: &str, salt_sha1: &[u8], salt_sha256: &[u8], iterations: u32) -> Self {
         Self {
-            sha1: Some(ScramKeys::derive(
-                ScramHash::Sha1,
-                password,
-                salt_sha1,
-                iterations,
-            )),
-            sha256: Some(ScramKeys::derive(
-                ScramHash::Sha256,
-                password,
-                salt_sha256,
-                iterations,
-            )),
+            sha1: Some(ScramKeys::derive(ScramHash::Sha1, password, salt_sha1, iterations)),
+            sha256: Some(ScramKeys::derive(ScramHash::Sha256, password, salt_sha256, iterations)),
         }
     }
 

@@ -137,37 +137,19 @@ enum End {
 }
 
 /// Serve one accepted client connection until it closes.
-pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    listener: Listener,
-    ctx: Arc<ConnContext>,
-) {
+pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, listener: Listener, ctx: Arc<ConnContext>) {
     let _ = stream.set_nodelay(true);
     let (tx, rx) = mailbox::mailbox();
     let (reply, id) = oneshot::channel();
-    let opened = ToCore::Opened {
-        peer,
-        listener,
-        tx,
-        reply,
-    };
+    let opened = ToCore::Opened { peer, listener, tx, reply };
     if ctx.core.send(opened).is_err() {
         return;
     }
     let Ok(Some(conn)) = id.await else { return };
-    let mut run = Conn {
-        conn,
-        peer,
-        ctx: Arc::clone(&ctx),
-        paused: false,
-        header_by: None,
-    };
+    let mut run = Conn { conn, peer, ctx: Arc::clone(&ctx), paused: false, header_by: None };
     let end = run.drive(stream, listener, &rx).await;
     match &end {
-        End::Closed | End::Eof => {
-            tracing::debug!(conn = conn.as_u64(), %peer, "connection ended: {end}")
-        }
+        End::Closed | End::Eof => tracing::debug!(conn = conn.as_u64(), %peer, "connection ended: {end}"),
         _ => tracing::info!(conn = conn.as_u64(), %peer, "connection ended: {end}"),
     }
     if !matches!(end, End::Closed) {
@@ -245,8 +227,7 @@ impl Conn {
     }
 
     fn expect_header(&mut self) {
-        self.header_by =
-            Some(Instant::now() + Self::secs(self.ctx.transport.stream_header_seconds));
+        self.header_by = Some(Instant::now() + Self::secs(self.ctx.transport.stream_header_seconds));
     }
 
     /// Carry out one order of the core; the transport may be replaced (STARTTLS).
@@ -285,11 +266,7 @@ impl Conn {
     }
 
     /// Run the TLS server handshake and report the channel-binding data.
-    async fn handshake(
-        &mut self,
-        stream: TcpStream,
-        alpn: bool,
-    ) -> Result<TlsStream<TcpStream>, End> {
+    async fn handshake(&mut self, stream: TcpStream, alpn: bool) -> Result<TlsStream<TcpStream>, End> {
         let Some(server) = &self.ctx.tls else {
             return Err(End::Handshake("no certificate configured".into()));
         };
@@ -306,15 +283,7 @@ impl Conn {
         };
         let info = acceptor.binding(tls.get_ref().1);
         tracing::debug!(conn = self.conn.as_u64(), peer = %self.peer, ?info, "TLS established");
-        if self
-            .ctx
-            .core
-            .send(ToCore::Tls {
-                conn: self.conn,
-                info,
-            })
-            .is_err()
-        {
+        if self.ctx.core.send(ToCore::Tls { conn: self.conn, info }).is_err() {
             return Err(End::Core);
         }
         Ok(tls)

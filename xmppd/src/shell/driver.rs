@@ -43,10 +43,7 @@ pub(crate) enum ToCore {
         result: Result<StorageAnswer, StorageError>,
     },
     /// SIGHUP: new settings.
-    Reconfigure {
-        config: CoreConfig,
-        hosts: Vec<VirtualHost>,
-    },
+    Reconfigure { config: CoreConfig, hosts: Vec<VirtualHost> },
     /// SIGTERM: `<system-shutdown/>` to everyone; refuse new connections.
     Shutdown,
 }
@@ -77,9 +74,7 @@ pub(crate) struct Gauges {
 }
 
 fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// Run the core until every sender of `rx` is gone.
@@ -102,12 +97,7 @@ pub(crate) async fn run(
         check_wall_clock(&mut core, &mut last_wall, now);
         match msg {
             None => core.handle_timeout(now),
-            Some(ToCore::Opened {
-                peer,
-                listener,
-                tx,
-                reply,
-            }) => {
+            Some(ToCore::Opened { peer, listener, tx, reply }) => {
                 let id = if stopping {
                     None
                 } else {
@@ -143,12 +133,8 @@ pub(crate) async fn run(
             }
         }
         deadline = drain(&mut core, &mut conns, &storage, &gauges);
-        gauges
-            .connections
-            .store(core.connection_count(), Ordering::Relaxed);
-        gauges
-            .sessions
-            .store(core.session_count(), Ordering::Relaxed);
+        gauges.connections.store(core.connection_count(), Ordering::Relaxed);
+        gauges.sessions.store(core.session_count(), Ordering::Relaxed);
     }
 }
 
@@ -174,11 +160,7 @@ fn drain(
                 Event::PauseReading { conn } => push(conn, ToConn::Pause),
                 Event::ResumeReading { conn } => push(conn, ToConn::Resume),
                 Event::Storage { id, request } => storage.submit(id, request),
-                Event::Authenticated {
-                    conn,
-                    user,
-                    mechanism,
-                } => {
+                Event::Authenticated { conn, user, mechanism } => {
                     gauges.auth_ok.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(conn = conn.as_u64(), %user, mechanism, "authenticated");
                 }
@@ -213,10 +195,7 @@ fn check_wall_clock(core: &mut Server, last: &mut (Instant, Duration), now: Inst
     let expected = last.1 + now.saturating_duration_since(last.0);
     let drift = wall.abs_diff(expected);
     if drift > Duration::from_secs(2) {
-        tracing::info!(
-            "system clock stepped by {}s; resynchronising",
-            drift.as_secs()
-        );
+        tracing::info!("system clock stepped by {}s; resynchronising", drift.as_secs());
         core.set_wall_clock(now, wall);
     }
     *last = (now, wall);

@@ -54,30 +54,17 @@ pub(crate) fn bind_all(configs: &[ListenerConfig]) -> Result<Vec<Bound>, ShellEr
     configs
         .iter()
         .map(|l| {
-            let err = |source| ShellError::Listen {
-                service: l.kind.service(),
-                addr: l.addr,
-                source,
-            };
+            let err = |source| ShellError::Listen { service: l.kind.service(), addr: l.addr, source };
             let std = bind_tcp(l.addr).map_err(err)?;
             let socket = TcpListener::from_std(std).map_err(err)?;
             let addr = socket.local_addr().map_err(err)?;
-            Ok(Bound {
-                kind: l.kind,
-                socket,
-                addr,
-            })
+            Ok(Bound { kind: l.kind, socket, addr })
         })
         .collect()
 }
 
 /// Accept until `stop`; connection tasks are tracked by `tracker`.
-pub(crate) async fn accept_loop(
-    bound: Bound,
-    ctx: Arc<ConnContext>,
-    tracker: TaskTracker,
-    stop: Shutdown,
-) {
+pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ConnContext>, tracker: TaskTracker, stop: Shutdown) {
     loop {
         let accepted = tokio::select! {
             r = bound.socket.accept() => r,
@@ -94,20 +81,10 @@ pub(crate) async fn accept_loop(
         };
         match bound.kind {
             ListenerKind::C2s => {
-                tracker.spawn(conn::serve(
-                    stream,
-                    peer,
-                    Listener::Starttls,
-                    Arc::clone(&ctx),
-                ));
+                tracker.spawn(conn::serve(stream, peer, Listener::Starttls, Arc::clone(&ctx)));
             }
             ListenerKind::C2sTls => {
-                tracker.spawn(conn::serve(
-                    stream,
-                    peer,
-                    Listener::DirectTls,
-                    Arc::clone(&ctx),
-                ));
+                tracker.spawn(conn::serve(stream, peer, Listener::DirectTls, Arc::clone(&ctx)));
             }
             ListenerKind::S2s => {
                 tracing::info!(%peer, "s2s connection refused: federation is not supported yet");

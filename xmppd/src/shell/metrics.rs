@@ -43,43 +43,13 @@ fn counter(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> f
 impl Collector for XmppdCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         let g = &self.gauges;
-        gauge(
-            &mut enc,
-            "c2s_connections",
-            "Open client connections.",
-            value(&g.connections),
-        )?;
-        gauge(
-            &mut enc,
-            "sessions",
-            "Bound sessions, including ones awaiting resumption.",
-            value(&g.sessions),
-        )?;
+        gauge(&mut enc, "c2s_connections", "Open client connections.", value(&g.connections))?;
+        gauge(&mut enc, "sessions", "Bound sessions, including ones awaiting resumption.", value(&g.sessions))?;
         let pending = i64::try_from(self.storage.in_flight()).unwrap_or(i64::MAX);
-        gauge(
-            &mut enc,
-            "storage_in_flight",
-            "Storage requests not answered yet.",
-            pending,
-        )?;
-        counter(
-            &mut enc,
-            "auth_success",
-            "Successful authentications.",
-            value(&g.auth_ok),
-        )?;
-        counter(
-            &mut enc,
-            "auth_failure",
-            "Failed authentications.",
-            value(&g.auth_failed),
-        )?;
-        counter(
-            &mut enc,
-            "connections_refused",
-            "Connections refused by per-source limits.",
-            value(&g.refused),
-        )?;
+        gauge(&mut enc, "storage_in_flight", "Storage requests not answered yet.", pending)?;
+        counter(&mut enc, "auth_success", "Successful authentications.", value(&g.auth_ok))?;
+        counter(&mut enc, "auth_failure", "Failed authentications.", value(&g.auth_failed))?;
+        counter(&mut enc, "connections_refused", "Connections refused by per-source limits.", value(&g.refused))?;
         Ok(())
     }
 }

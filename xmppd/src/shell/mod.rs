@@ -96,11 +96,7 @@ fn quotas(config: &XmppdConfig) -> Quotas {
 /// drain that follows. `life` must not have its signals installed yet.
 pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError> {
     life.install_signals()?;
-    let Startup {
-        config_path,
-        mut config,
-        log,
-    } = startup;
+    let Startup { config_path, mut config, log } = startup;
     let db = UserDb::open(&config.database).await?;
     let tls = match config.tls_config() {
         Some(c) => Some(TlsServer::new(&c, &[ALPN_XMPP_CLIENT])?),
@@ -113,22 +109,11 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
     let unix_now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let core = Server::new(
-        config.core_config(),
-        &config.virtual_hosts(),
-        seed,
-        Instant::now(),
-        unix_now,
-    );
+    let core = Server::new(config.core_config(), &config.virtual_hosts(), seed, Instant::now(), unix_now);
     let (core_tx, core_rx) = mpsc::unbounded_channel();
     let storage = Storage::start(db.xmpp(), quotas(&config), core_tx.clone());
     let gauges = Arc::new(Gauges::default());
-    let core_task = tokio::spawn(driver::run(
-        core,
-        core_rx,
-        storage.clone(),
-        Arc::clone(&gauges),
-    ));
+    let core_task = tokio::spawn(driver::run(core, core_rx, storage.clone(), Arc::clone(&gauges)));
 
     let ctx = Arc::new(conn::ConnContext {
         core: core_tx.clone(),
@@ -138,17 +123,8 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
     });
     let mut announced = Vec::new();
     for b in bound {
-        announced.push(rtc_daemon::Listener::new(
-            b.kind.service(),
-            b.kind.proto(),
-            b.addr,
-        ));
-        tokio::spawn(listen::accept_loop(
-            b,
-            Arc::clone(&ctx),
-            life.tracker(),
-            life.shutdown(),
-        ));
+        announced.push(rtc_daemon::Listener::new(b.kind.service(), b.kind.proto(), b.addr));
+        tokio::spawn(listen::accept_loop(b, Arc::clone(&ctx), life.tracker(), life.shutdown()));
     }
     // The endpoint keeps answering while sessions drain; it stops with the process.
     let (_metrics_alive, metrics_token) = ShutdownTrigger::new();
@@ -157,10 +133,7 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
         registry
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .register_collector(Box::new(metrics::XmppdCollector::new(
-                Arc::clone(&gauges),
-                storage.clone(),
-            )));
+            .register_collector(Box::new(metrics::XmppdCollector::new(Arc::clone(&gauges), storage.clone())));
         let server = MetricsServer::bind(addr, registry).await?;
         announced.push(server.listener());
         tokio::spawn(server.run(metrics_token));
@@ -170,35 +143,17 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
     }
     let hosts: Vec<&str> = config.enabled_hosts().map(|h| h.domain.as_str()).collect();
     tracing::info!(hosts = ?hosts, "xmppd started");
-    if config
-        .listeners
-        .iter()
-        .any(|l| l.kind == crate::config::ListenerKind::S2s)
-    {
-        tracing::warn!(
-            "s2s listener open, but federation is not implemented yet: remote servers are refused"
-        );
+    if config.listeners.iter().any(|l| l.kind == crate::config::ListenerKind::S2s) {
+        tracing::warn!("s2s listener open, but federation is not implemented yet: remote servers are refused");
     }
     rtc_daemon::ready("xmppd", &announced)?;
 
     while let Event::Reload = life.next_event().await {
-        reload(
-            &config_path,
-            &mut config,
-            log.as_ref(),
-            tls.as_ref(),
-            &core_tx,
-        );
+        reload(&config_path, &mut config, log.as_ref(), tls.as_ref(), &core_tx);
     }
     notify::stopping();
     let _ = core_tx.send(ToCore::Shutdown);
-    drain(
-        &life,
-        &gauges,
-        &storage,
-        Duration::from_secs(config.shutdown_grace_secs),
-    )
-    .await;
+    drain(&life, &gauges, &storage, Duration::from_secs(config.shutdown_grace_secs)).await;
     drop(ctx);
     drop(core_tx);
     core_task.abort();
@@ -235,9 +190,7 @@ fn reload(
             match (tls, new.tls_config()) {
                 (Some(server), Some(c)) => match server.reload_from(&c) {
                     Ok(()) => tracing::info!("TLS certificates reloaded"),
-                    Err(e) => {
-                        tracing::error!("TLS certificates not reloaded, keeping the old ones: {e}")
-                    }
+                    Err(e) => tracing::error!("TLS certificates not reloaded, keeping the old ones: {e}"),
                 },
                 (None, Some(_)) => tracing::warn!("tls: adding TLS needs a restart"),
                 (_, None) => {}

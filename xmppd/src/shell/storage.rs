@@ -18,8 +18,8 @@ use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 
 use crate::core::{
-    decode_element, encode_element, AccountData, Jid, OfflineMessage, RequestId, RosterItem,
-    ScramKeys, StorageAnswer, StorageError, StorageRequest, StoredCredentials, Subscription,
+    decode_element, encode_element, AccountData, Jid, OfflineMessage, RequestId, RosterItem, ScramKeys,
+    StorageAnswer, StorageError, StorageRequest, StoredCredentials, Subscription,
 };
 
 use super::driver::ToCore;
@@ -52,11 +52,7 @@ pub(crate) struct Storage {
 
 impl Storage {
     /// Start the workers; answers are sent to `core`.
-    pub(crate) fn start(
-        store: XmppStore,
-        quotas: Quotas,
-        core: mpsc::UnboundedSender<ToCore>,
-    ) -> Self {
+    pub(crate) fn start(store: XmppStore, quotas: Quotas, core: mpsc::UnboundedSender<ToCore>) -> Self {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let shards = (0..SHARDS)
             .map(|_| {
@@ -149,23 +145,15 @@ fn xml(e: &rtc_xmlstream::Element) -> Result<String, Failure> {
     String::from_utf8(encode_element(e)?).map_err(|_| Failure::Utf8)
 }
 
-async fn run(
-    store: &XmppStore,
-    q: Quotas,
-    request: &StorageRequest,
-) -> Result<StorageAnswer, Failure> {
+async fn run(store: &XmppStore, q: Quotas, request: &StorageRequest) -> Result<StorageAnswer, Failure> {
     use StorageRequest as R;
     let (host, name) = split(user_of(request))?;
     Ok(match request {
-        R::LoadCredentials { .. } => {
-            StorageAnswer::Credentials(store.credentials(host, name).await?.map(credentials))
-        }
+        R::LoadCredentials { .. } => StorageAnswer::Credentials(store.credentials(host, name).await?.map(credentials)),
         R::LoadAccount { .. } => StorageAnswer::Account(load_account(store, host, name).await?),
         R::SaveRosterItem { item, .. } => {
             if item.listed || item.pending_in {
-                store
-                    .set_roster_item(host, name, &to_db_item(item), q.roster)
-                    .await?;
+                store.set_roster_item(host, name, &to_db_item(item), q.roster).await?;
             } else {
                 remove_item(store, host, name, &item.jid.to_string()).await?;
             }
@@ -176,22 +164,16 @@ async fn run(
             StorageAnswer::Done
         }
         R::StoreOffline { message, .. } => {
-            store
-                .push_offline(host, name, &xml(message)?, q.offline)
-                .await?;
+            store.push_offline(host, name, &xml(message)?, q.offline).await?;
             StorageAnswer::Done
         }
         R::LoadOffline { .. } => {
             let mut out = Vec::new();
             for m in store.offline_messages(host, name).await? {
-                let Ok(key) = u64::try_from(m.id) else {
-                    continue;
-                };
+                let Ok(key) = u64::try_from(m.id) else { continue };
                 match decode_element(m.stanza.as_bytes()) {
                     Ok(message) => out.push(OfflineMessage { key, message }),
-                    Err(e) => {
-                        tracing::warn!(%host, "skipping unreadable offline message {key}: {e}")
-                    }
+                    Err(e) => tracing::warn!(%host, "skipping unreadable offline message {key}: {e}"),
                 }
             }
             StorageAnswer::Offline(out)
@@ -220,9 +202,7 @@ async fn run(
         }
         R::SavePrivate { data, .. } => {
             let key = private_key(data.name(), data.ns());
-            store
-                .set_private(host, name, &key, &xml(data)?, q.private)
-                .await?;
+            store.set_private(host, name, &key, &xml(data)?, q.private).await?;
             StorageAnswer::Done
         }
         R::SaveBlocklist { list, .. } => {
@@ -268,11 +248,7 @@ fn credentials(c: db::ScramCredentials) -> StoredCredentials {
     }
 }
 
-async fn load_account(
-    store: &XmppStore,
-    host: &str,
-    name: &str,
-) -> Result<Option<AccountData>, Failure> {
+async fn load_account(store: &XmppStore, host: &str, name: &str) -> Result<Option<AccountData>, Failure> {
     let Some(roster) = store.roster(host, name).await? else {
         return Ok(None);
     };
@@ -285,10 +261,7 @@ async fn load_account(
         .collect();
     let offline_count = u32::try_from(store.offline_count(host, name).await?).unwrap_or(u32::MAX);
     let avatar_hash = match store.vcard(host, name).await? {
-        Some(v) => decode_element(v.as_bytes())
-            .ok()
-            .as_ref()
-            .and_then(avatar_hash),
+        Some(v) => decode_element(v.as_bytes()).ok().as_ref().and_then(avatar_hash),
         None => None,
     };
     Ok(Some(AccountData {
@@ -303,13 +276,9 @@ async fn load_account(
 /// Hex SHA-1 of the vCard photo (XEP-0153 §3.2).
 fn avatar_hash(vcard: &rtc_xmlstream::Element) -> Option<String> {
     use base64::Engine as _;
-    let binval = vcard
-        .find_child("PHOTO", "vcard-temp")?
-        .child_text("BINVAL", "vcard-temp")?;
+    let binval = vcard.find_child("PHOTO", "vcard-temp")?.child_text("BINVAL", "vcard-temp")?;
     let clean: String = binval.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(clean)
-        .ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(clean).ok()?;
     Some(hex::encode(Sha1::digest(bytes)))
 }
 
@@ -373,10 +342,7 @@ mod tests {
 
     #[test]
     fn private_keys_are_bounded() {
-        assert_eq!(
-            private_key("storage", "storage:bookmarks"),
-            "storage:bookmarks storage"
-        );
+        assert_eq!(private_key("storage", "storage:bookmarks"), "storage:bookmarks storage");
         assert!(private_key("x", &"n".repeat(400)).len() <= MAX_PRIVATE_KEY);
     }
 }

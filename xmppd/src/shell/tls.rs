@@ -70,11 +70,7 @@ impl ConnAcceptor {
         });
         config.session_storage = Arc::new(NoServerSessionStorage {});
         config.send_tls13_tickets = 0;
-        config.alpn_protocols = if alpn {
-            vec![ALPN_XMPP_CLIENT.to_vec()]
-        } else {
-            Vec::new()
-        };
+        config.alpn_protocols = if alpn { vec![ALPN_XMPP_CLIENT.to_vec()] } else { Vec::new() };
         Self {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             chosen,
@@ -83,20 +79,13 @@ impl ConnAcceptor {
 
     /// The channel-binding data of the finished handshake on `conn`.
     pub(crate) fn binding(&self, conn: &ServerConnection) -> TlsInfo {
-        let cert = self
-            .chosen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let cert = self.chosen.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let server_end_point = cert
             .as_ref()
             .and_then(|k| k.cert.first())
             .map(|der| server_end_point(der.as_ref()));
         let exporter = (conn.protocol_version() == Some(ProtocolVersion::TLSv1_3))
-            .then(|| {
-                conn.export_keying_material([0u8; 32], EXPORTER_LABEL, None)
-                    .ok()
-            })
+            .then(|| conn.export_keying_material([0u8; 32], EXPORTER_LABEL, None).ok())
             .flatten()
             .map(|b| b.to_vec());
         TlsInfo {

@@ -60,16 +60,10 @@ fn certificate(host: &xmppd::config::HostConfig) -> u32 {
             problems += 1;
         }
         Some(left) if left < EXPIRY_WARNING => {
-            println!(
-                "  certificate: expires in {} day(s), renew it soon",
-                left.as_secs() / 86_400
-            );
+            println!("  certificate: expires in {} day(s), renew it soon", left.as_secs() / 86_400);
             problems += 1;
         }
-        Some(left) => println!(
-            "  certificate: valid for {} more day(s)",
-            left.as_secs() / 86_400
-        ),
+        Some(left) => println!("  certificate: valid for {} more day(s)", left.as_secs() / 86_400),
     }
     if !leaf.is_valid_at(now) && leaf.remaining(now).is_some() {
         println!("  certificate: not valid yet");
@@ -89,11 +83,7 @@ fn certificate(host: &xmppd::config::HostConfig) -> u32 {
 }
 
 fn port_of(config: &XmppdConfig, kind: ListenerKind) -> Option<u16> {
-    config
-        .listeners
-        .iter()
-        .find(|l| l.kind == kind)
-        .map(|l| l.addr.port())
+    config.listeners.iter().find(|l| l.kind == kind).map(|l| l.addr.port())
 }
 
 async fn srv_records(config: &XmppdConfig, domain: &str) -> u32 {
@@ -115,15 +105,7 @@ async fn srv_records(config: &XmppdConfig, domain: &str) -> u32 {
         let found: Vec<String> = match resolver.srv_lookup(name.as_str()).await {
             Ok(l) => l
                 .iter()
-                .map(|s| {
-                    format!(
-                        "{} {} {} {}",
-                        s.priority(),
-                        s.weight(),
-                        s.port(),
-                        s.target()
-                    )
-                })
+                .map(|s| format!("{} {} {} {}", s.priority(), s.weight(), s.port(), s.target()))
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -135,10 +117,7 @@ async fn srv_records(config: &XmppdConfig, domain: &str) -> u32 {
                     problems += 1;
                 }
             }
-            (true, None) => println!(
-                "  DNS {name} SRV: none (no {} listener, none needed)",
-                kind.service()
-            ),
+            (true, None) => println!("  DNS {name} SRV: none (no {} listener, none needed)", kind.service()),
         }
     }
     problems
@@ -154,8 +133,7 @@ pub(super) async fn status(config: &XmppdConfig) -> Result<u8, Failure> {
         .map(|l| local_target(l.addr));
     let running = match target {
         Some(addr) => matches!(
-            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-                .await,
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
             Ok(Ok(_))
         ),
         None => false,
@@ -186,12 +164,8 @@ async fn count_accounts(config: &XmppdConfig, store: &XmppStore) -> Result<(), F
 /// A wildcard listening address is reached through loopback.
 fn local_target(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
         _ => addr,
     }
 }

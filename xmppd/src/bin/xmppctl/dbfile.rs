@@ -26,17 +26,13 @@ pub(super) async fn close(db: UserDb, config: &DatabaseConfig) -> Result<(), Fai
 /// would lock the daemon (`User=xmppd`) out of its own accounts. Failures
 /// are ignored: an unprivileged caller cannot chown and does not need to.
 fn hand_over(config: &DatabaseConfig) {
-    let DatabaseConfig::Sqlite(sqlite) = config else {
-        return;
-    };
+    let DatabaseConfig::Sqlite(sqlite) = config else { return };
     let db = sqlite.path.as_path();
     let parent = match db.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let Ok(dir) = std::fs::metadata(parent) else {
-        return;
-    };
+    let Ok(dir) = std::fs::metadata(parent) else { return };
     if dir.uid() == 0 {
         return;
     }

@@ -20,9 +20,7 @@ use xmppd::core::Jid;
 
 /// Manage xmppd accounts and check its configuration.
 #[derive(FromArgs, Debug)]
-#[argh(
-    example = "xmppctl adduser joe@falcot.com\nxmppctl register joe falcot.com 'secret'\nxmppctl check"
-)]
+#[argh(example = "xmppctl adduser joe@falcot.com\nxmppctl register joe falcot.com 'secret'\nxmppctl check")]
 struct Args {
     /// configuration file (default: /etc/xmppd/xmppd.yaml)
     #[argh(option, short = 'c', default = "PathBuf::from(DEFAULT_CONFIG_PATH)")]
@@ -106,16 +104,10 @@ struct Failure {
 
 impl Failure {
     fn op(message: impl Into<String>) -> Self {
-        Self {
-            status: 1,
-            message: message.into(),
-        }
+        Self { status: 1, message: message.into() }
     }
     fn usage(message: impl Into<String>) -> Self {
-        Self {
-            status: 2,
-            message: message.into(),
-        }
+        Self { status: 2, message: message.into() }
     }
 }
 
@@ -134,10 +126,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("xmppctl: cannot start: {e}");
@@ -168,18 +157,12 @@ async fn dispatch(args: &Args, config: &XmppdConfig) -> Result<u8, Failure> {
 }
 
 /// The account commands (adduser, passwd, deluser, register).
-async fn accounts(
-    command: &Command,
-    config: &XmppdConfig,
-    store: &XmppStore,
-) -> Result<(), Failure> {
+async fn accounts(command: &Command, config: &XmppdConfig, store: &XmppStore) -> Result<(), Failure> {
     match command {
         Command::AddUser(a) => {
             let (user, host) = account(config, &a.jid)?;
             if store.account_exists(&host, &user).await? {
-                return Err(Failure::op(format!(
-                    "{user}@{host} already exists; use `xmppctl passwd {user}@{host}`"
-                )));
+                return Err(Failure::op(format!("{user}@{host} already exists; use `xmppctl passwd {user}@{host}`")));
             }
             let pw = password::obtain(true)?;
             store.create_account(&host, &user, &pw).await?;
@@ -198,9 +181,7 @@ async fn accounts(
             let (user, host) = account(config, &d.jid)?;
             match store.delete_account(&host, &user).await {
                 Ok(()) => println!("deleted {user}@{host}"),
-                Err(rtc_userdb::Error::NotFound(_)) => {
-                    return Err(Failure::op(format!("no account {user}@{host}")))
-                }
+                Err(rtc_userdb::Error::NotFound(_)) => return Err(Failure::op(format!("no account {user}@{host}"))),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -223,9 +204,7 @@ async fn accounts(
 fn account(config: &XmppdConfig, jid: &str) -> Result<(String, String), Failure> {
     let j = Jid::parse(jid).map_err(|e| Failure::usage(format!("{jid}: not a valid JID: {e}")))?;
     let Some(user) = j.node() else {
-        return Err(Failure::usage(format!(
-            "{jid}: give an account as user@host"
-        )));
+        return Err(Failure::usage(format!("{jid}: give an account as user@host")));
     };
     if !j.is_bare() {
         return Err(Failure::usage(format!("{jid}: leave out the /resource")));

@@ -21,11 +21,7 @@ pub(super) fn obtain(confirm: bool) -> Result<String, Failure> {
         first
     } else {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .take(MAX_LINE)
-            .read_line(&mut line)
-            .map_err(err)?;
+        std::io::stdin().lock().take(MAX_LINE).read_line(&mut line).map_err(err)?;
         let t = line.strip_suffix('\n').unwrap_or(&line);
         t.strip_suffix('\r').unwrap_or(t).to_owned()
     };

@@ -28,8 +28,7 @@ fn covers(item: &Jid, other: &Jid) -> bool {
     if item.node().is_some() {
         return item == other || *item == other.bare();
     }
-    item.domain() == other.domain()
-        && (item.resource().is_none() || item.resource() == other.resource())
+    item.domain() == other.domain() && (item.resource().is_none() || item.resource() == other.resource())
 }
 
 fn items(list: &[Jid]) -> impl Iterator<Item = Element> + '_ {
@@ -48,13 +47,7 @@ impl Server {
     }
 
     /// `<blocklist/>`, `<block/>`, `<unblock/>` from the user.
-    pub(crate) fn blocking_iq(
-        &mut self,
-        sid: SessionId,
-        e: Element,
-        get: bool,
-        origin: Option<Origin>,
-    ) {
+    pub(crate) fn blocking_iq(&mut self, sid: SessionId, e: Element, get: bool, origin: Option<Origin>) {
         let Some(user) = self.sessions.get(&sid).map(|s| s.jid.bare()) else {
             return;
         };
@@ -72,10 +65,7 @@ impl Server {
             }
         }
         let name = p.name().to_owned();
-        let current = self
-            .account(&user)
-            .map(|a| a.blocklist.clone())
-            .unwrap_or_default();
+        let current = self.account(&user).map(|a| a.blocklist.clone()).unwrap_or_default();
         let (list, changed) = match (get, name.as_str()) {
             (true, "blocklist") => {
                 if let Some(s) = self.sessions.get_mut(&sid) {
@@ -86,10 +76,7 @@ impl Server {
                 return self.deliver(sid, stanza::iq_result_with(&e, reply));
             }
             (false, "block") if !listed.is_empty() => {
-                let new: Vec<Jid> = listed
-                    .into_iter()
-                    .filter(|j| !current.contains(j))
-                    .collect();
+                let new: Vec<Jid> = listed.into_iter().filter(|j| !current.contains(j)).collect();
                 if current.len() + new.len() > self.config.limits.max_blocklist_items {
                     let err = StanzaError::new(StanzaCondition::PolicyViolation);
                     return self.reply_error_to(sid, &e, err);
@@ -101,30 +88,16 @@ impl Server {
             }
             (false, "unblock") if listed.is_empty() => (Vec::new(), current),
             (false, "unblock") => {
-                let list = current
-                    .iter()
-                    .filter(|j| !listed.contains(j))
-                    .cloned()
-                    .collect();
+                let list = current.iter().filter(|j| !listed.contains(j)).cloned().collect();
                 (list, listed)
             }
-            _ => {
-                return self.reply_error_to(sid, &e, StanzaError::new(StanzaCondition::BadRequest))
-            }
+            _ => return self.reply_error_to(sid, &e, StanzaError::new(StanzaCondition::BadRequest)),
         };
         if let Some(a) = self.account_mut(&user) {
             a.blocklist = list.clone();
         }
         let reply = AfterWrite::Reply(IqReply { sid, iq: e }, None);
-        self.write(
-            &user,
-            StorageRequest::SaveBlocklist {
-                user: user.clone(),
-                list,
-            },
-            reply,
-            origin,
-        );
+        self.write(&user, StorageRequest::SaveBlocklist { user: user.clone(), list }, reply, origin);
         self.push_blocklist(&user, &name, &changed);
     }
 

@@ -36,8 +36,7 @@ pub(crate) fn eligible(e: &Element) -> bool {
         MessageType::Chat => true,
         MessageType::Normal => {
             e.find_child("body", ns::CLIENT).is_some()
-                || e.children()
-                    .any(|c| c.ns() == NS_CHATSTATES || c.ns() == NS_RECEIPTS)
+                || e.children().any(|c| c.ns() == NS_CHATSTATES || c.ns() == NS_RECEIPTS)
         }
         _ => false,
     }

@@ -68,12 +68,7 @@ mod tests {
         hold(&mut q, p("b@x/1", "dnd"));
         hold(&mut q, p("a@x/1", "xa"));
         assert_eq!(q.len(), 2);
-        assert_eq!(
-            q.last()
-                .and_then(|e| e.child_text("show", ns::CLIENT))
-                .as_deref(),
-            Some("xa")
-        );
+        assert_eq!(q.last().and_then(|e| e.child_text("show", ns::CLIENT)).as_deref(), Some("xa"));
         let sub = Element::new("presence", ns::CLIENT).attr("type", "subscribe");
         assert!(!can_hold(&sub));
         assert!(can_hold(&p("a@x/1", "away")));

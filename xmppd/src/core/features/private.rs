@@ -16,13 +16,7 @@ pub(crate) const NS: &str = "jabber:iq:private";
 
 impl Server {
     /// `<query xmlns='jabber:iq:private'><x xmlns='...'/></query>`.
-    pub(crate) fn private_iq(
-        &mut self,
-        sid: SessionId,
-        e: Element,
-        get: bool,
-        origin: Option<Origin>,
-    ) {
+    pub(crate) fn private_iq(&mut self, sid: SessionId, e: Element, get: bool, origin: Option<Origin>) {
         let Some(user) = self.sessions.get(&sid).map(|s| s.jid.bare()) else {
             return;
         };
@@ -64,12 +58,7 @@ impl Server {
                 user: user.clone(),
                 data,
             };
-            self.write(
-                &user,
-                request,
-                AfterWrite::Reply(IqReply { sid, iq: e }, None),
-                origin,
-            );
+            self.write(&user, request, AfterWrite::Reply(IqReply { sid, iq: e }, None), origin);
         }
     }
 }

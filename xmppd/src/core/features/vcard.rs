@@ -23,17 +23,9 @@ pub(crate) const NS_UPDATE: &str = "vcard-temp:x:update";
 /// Hex SHA-1 of the decoded `PHOTO/BINVAL` (XEP-0153 §4.1).
 pub(crate) fn photo_hash(vcard: &Element) -> Option<String> {
     let binval = vcard.find_child("PHOTO", NS)?.child_text("BINVAL", NS)?;
-    let compact: String = binval
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    let compact: String = binval.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let data = B64.decode(compact).ok()?;
-    Some(
-        Sha1::digest(&data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(Sha1::digest(&data).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Add `<x xmlns='vcard-temp:x:update'><photo>hash</photo></x>` unless the
@@ -48,13 +40,7 @@ pub(crate) fn add_avatar(presence: &mut Element, hash: &str) {
 
 impl Server {
     /// The user's own vCard.
-    pub(crate) fn vcard_own(
-        &mut self,
-        sid: SessionId,
-        e: Element,
-        get: bool,
-        origin: Option<Origin>,
-    ) {
+    pub(crate) fn vcard_own(&mut self, sid: SessionId, e: Element, get: bool, origin: Option<Origin>) {
         let Some(user) = self.sessions.get(&sid).map(|s| s.jid.bare()) else {
             return;
         };
@@ -73,12 +59,7 @@ impl Server {
             vcard,
             avatar_hash,
         };
-        self.write(
-            &user,
-            request,
-            AfterWrite::Reply(IqReply { sid, iq: e }, None),
-            origin,
-        );
+        self.write(&user, request, AfterWrite::Reply(IqReply { sid, iq: e }, None), origin);
     }
 
     /// Another local user's vCard, answered on their behalf.

@@ -31,9 +31,7 @@ impl Server {
             (None, PresenceType::Available) => self.presence_available(sid, e),
             (None, PresenceType::Unavailable) => self.presence_unavailable(sid, Some(e)),
             (None, _) => {}
-            (Some(to), k) if k.is_subscription() => {
-                self.subscription_outbound(sid, e, to, k, origin)
-            }
+            (Some(to), k) if k.is_subscription() => self.subscription_outbound(sid, e, to, k, origin),
             (Some(to), PresenceType::Probe) => self.probe_answer(&to.bare(), &e),
             (Some(to), k) => self.directed_presence(sid, e, to, k, origin),
         }
@@ -157,13 +155,7 @@ impl Server {
             })
             .unwrap_or_default();
         if with_directed {
-            targets.extend(
-                s.directed
-                    .iter()
-                    .filter(|d| !targets.contains(d))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            );
+            targets.extend(s.directed.iter().filter(|d| !targets.contains(d)).cloned().collect::<Vec<_>>());
         }
         for target in targets {
             if self.blocks(&user, &target) {

@@ -338,10 +338,7 @@ mod tests {
     #[test]
     fn rfc_6121_appendix_a_tables_are_followed() {
         let mut rows = 0;
-        for line in TABLE
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        {
+        for line in TABLE.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
             let cols: Vec<&str> = line.split_whitespace().collect();
             let [dir, stanza, old, sent, new] = cols[..] else {
                 panic!("bad row {line:?}");
@@ -373,15 +370,8 @@ mod tests {
     #[test]
     fn states_round_trip_through_roster_items() {
         for name in [
-            "None",
-            "None+PendingOut",
-            "None+PendingIn",
-            "None+PendingOut/In",
-            "To",
-            "To+PendingIn",
-            "From",
-            "From+PendingOut",
-            "Both",
+            "None", "None+PendingOut", "None+PendingIn", "None+PendingOut/In", "To",
+            "To+PendingIn", "From", "From+PendingOut", "Both",
         ] {
             let s = State::parse(name).unwrap();
             let mut item = RosterItem::new(Jid::parse("c@x").unwrap());

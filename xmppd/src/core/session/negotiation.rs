@@ -124,11 +124,7 @@ impl Server {
             Some(StreamCondition::InvalidNamespace)
         } else if !hosted {
             Some(StreamCondition::HostUnknown)
-        } else if c
-            .user
-            .as_ref()
-            .is_some_and(|u| Some(u.domain()) != to.as_deref())
-        {
+        } else if c.user.as_ref().is_some_and(|u| Some(u.domain()) != to.as_deref()) {
             // After SASL the stream must stay on the account's domain.
             Some(StreamCondition::HostUnknown)
         } else if header
@@ -210,8 +206,7 @@ impl Server {
             (ns::CLIENT, "iq") if authenticated => self.bind_request(conn, e),
             (NS_SM, "resume") if authenticated => self.sm_resume(conn, &e),
             (NS_SM, "enable") if authenticated => {
-                let failed =
-                    crate::core::sm::failed(crate::core::error::StanzaCondition::UnexpectedRequest);
+                let failed = crate::core::sm::failed(crate::core::error::StanzaCondition::UnexpectedRequest);
                 self.write_element(conn, &failed);
             }
             (ns::CLIENT, "message" | "presence" | "iq") | (ns::SASL, _) | (NS_SM, _) => {
@@ -251,15 +246,11 @@ impl Server {
 
 /// Only XML whitespace (XML 1.0 §2.3 `S`): what may sit between elements.
 pub(crate) fn is_xml_whitespace(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// `bytes` without its leading XML whitespace.
 pub(crate) fn trim_xml_whitespace(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
     start.and_then(|i| bytes.get(i..)).unwrap_or_default()
 }

@@ -98,11 +98,7 @@ pub(crate) struct ScramFinal {
 fn failure(condition: SaslCondition, text: Option<&str>) -> Element {
     let mut f = Element::new("failure", ns::SASL).child(Element::new(condition.as_str(), ns::SASL));
     if let Some(t) = text {
-        f.push_child(
-            Element::new("text", ns::SASL)
-                .attr_ns(ns::XML, "lang", "en")
-                .text(t),
-        );
+        f.push_child(Element::new("text", ns::SASL).attr_ns(ns::XML, "lang", "en").text(t));
     }
     f
 }
@@ -205,14 +201,8 @@ impl Server {
         let user = match &attempt {
             Attempt::Scram { user, .. } | Attempt::Plain { user, .. } => user.clone(),
         };
-        self.set_stage(
-            conn,
-            Stage::Sasl(Box::new(SaslState::Lookup(Box::new(attempt)))),
-        );
-        let id = self.request(
-            StorageRequest::LoadCredentials { user },
-            Pending::Credentials { conn },
-        );
+        self.set_stage(conn, Stage::Sasl(Box::new(SaslState::Lookup(Box::new(attempt)))));
+        let id = self.request(StorageRequest::LoadCredentials { user }, Pending::Credentials { conn });
         self.wait_for(conn, id);
     }
 
@@ -230,8 +220,7 @@ impl Server {
         plus: bool,
         data: &str,
     ) -> Result<Attempt, (SaslCondition, Option<String>)> {
-        let first =
-            scram::parse_client_first(data).map_err(|_| (SaslCondition::MalformedRequest, None))?;
+        let first = scram::parse_client_first(data).map_err(|_| (SaslCondition::MalformedRequest, None))?;
         let username = Some(first.username.clone());
         let domain = self.domain_of(conn);
         let user = Jid::bare_from(&first.username, &domain)
@@ -263,11 +252,7 @@ impl Server {
         })
     }
 
-    fn plain(
-        &mut self,
-        conn: ConnId,
-        data: &str,
-    ) -> Result<Attempt, (SaslCondition, Option<String>)> {
+    fn plain(&mut self, conn: ConnId, data: &str) -> Result<Attempt, (SaslCondition, Option<String>)> {
         let mut parts = data.split('\0');
         let (Some(authzid), Some(authcid), Some(password), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -352,10 +337,7 @@ impl Server {
                     nonce,
                     keys,
                 };
-                self.set_stage(
-                    conn,
-                    Stage::Sasl(Box::new(SaslState::ScramFinal(Box::new(fin)))),
-                );
+                self.set_stage(conn, Stage::Sasl(Box::new(SaslState::ScramFinal(Box::new(fin)))));
             }
         }
     }
@@ -366,10 +348,9 @@ impl Server {
             self.write_element(conn, &failure(SaslCondition::IncorrectEncoding, None));
             return;
         };
-        let Ok(last) = std::str::from_utf8(&data)
-            .map_err(|_| ())
-            .and_then(|d| scram::parse_client_final(d).map_err(|_| ()))
-        else {
+        let Ok(last) = std::str::from_utf8(&data).map_err(|_| ()).and_then(|d| {
+            scram::parse_client_final(d).map_err(|_| ())
+        }) else {
             self.write_element(conn, &failure(SaslCondition::MalformedRequest, None));
             return;
         };
