@@ -8,6 +8,7 @@
 #   bench/xmpp.sh                          # 10,000 idle connections, both servers
 #   bench/xmpp.sh --connections 2000       # smaller
 #   bench/xmpp.sh --servers xmppd          # one server alone
+#   bench/xmpp.sh --phases idle            # memory only (no message or login phase)
 #   bench/xmpp.sh --help                   # every option
 #
 # Needs root (Prosody runs as its own user), Debian's prosody, openssl and

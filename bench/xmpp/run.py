@@ -209,14 +209,17 @@ def bench_server(args, cls):
     result = {"version": server.version()}
     pid = server.start()
     try:
-        result["idle"] = load(args, server, server.port, pid, "idle",
-                              ["-n", str(args.connections), "--concurrency", str(args.concurrency)])
-        result["msg"] = load(args, server, server.port, pid, "msg",
-                             ["--pairs", str(args.pairs), "--window", str(args.window),
-                              "--duration", str(args.duration)])
-        result["login"] = load(args, server, server.port, pid, "login",
-                               ["--concurrency", str(args.login_concurrency),
-                                "--duration", str(args.duration)])
+        if "idle" in args.phases:
+            result["idle"] = load(args, server, server.port, pid, "idle",
+                                  ["-n", str(args.connections), "--concurrency", str(args.concurrency)])
+        if "msg" in args.phases:
+            result["msg"] = load(args, server, server.port, pid, "msg",
+                                 ["--pairs", str(args.pairs), "--window", str(args.window),
+                                  "--duration", str(args.duration)])
+        if "login" in args.phases:
+            result["login"] = load(args, server, server.port, pid, "login",
+                                   ["--concurrency", str(args.login_concurrency),
+                                    "--duration", str(args.duration)])
     finally:
         server.proc.send_signal(signal.SIGTERM)
         try:
@@ -248,6 +251,8 @@ def report(args, results, load_before, load_after):
     lines += ["", "| measure | Prosody | xmppd | xmppd/Prosody |", "| --- | --- | --- | --- |"]
 
     def row(label, key, sub, better):
+        if key not in args.phases:
+            return
         pv = p[key][sub] if p else None
         xv = x[key][sub] if x else None
         lines.append(f"| {label} | {pv if pv is not None else '-'} | {xv if xv is not None else '-'} | "
@@ -282,8 +287,14 @@ def main():
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--prosody-port", type=int, default=25222)
     ap.add_argument("--xmppd-port", type=int, default=25322)
+    ap.add_argument("--phases", default="idle,msg,login",
+                    help="comma-separated subset of idle,msg,login (e.g. --phases idle: memory only)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     args = ap.parse_args()
+    args.phases = {ph.strip() for ph in args.phases.split(",") if ph.strip()}
+    unknown = args.phases - {"idle", "msg", "login"}
+    if unknown or not args.phases:
+        ap.error(f"--phases: unknown or empty: {','.join(sorted(unknown))}")
     args.argv = sys.argv[1:]
     classes = {"prosody": Prosody, "xmppd": Xmppd}
     load_before = loadavg()

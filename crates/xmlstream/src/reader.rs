@@ -60,7 +60,10 @@ enum State {
 /// credential is checked) should stop reading its socket meanwhile;
 /// [`Self::buffered_len`] shows what is pending. Everything else is bounded
 /// by [`Limits`]: the tokenizer keeps at most one token, and the stanza
-/// being built is cut off once it has used the stanza byte limit.
+/// being built is cut off once it has used the stanza byte limit. Between
+/// stanzas, once every fed byte is parsed, the reader gives its input
+/// buffer and the tokenizer's scratch space back, so an idle stream holds
+/// only its parser state.
 ///
 /// # Restarts (RFC 6120 §5.3.7, §6.4.6)
 ///
@@ -226,6 +229,9 @@ impl StreamReader {
                     if self.pos >= self.buf.len() {
                         self.buf.clear();
                         self.pos = 0;
+                        if self.since_boundary == 0 {
+                            self.release_idle_memory();
+                        }
                         return Ok(None);
                     }
                     if consumed == 0 {
@@ -235,6 +241,19 @@ impl StreamReader {
                 Err(EndOrError::Error(e)) => return Err(StreamError::from_xml(e)),
             }
         }
+    }
+}
+
+impl StreamReader {
+    /// Between top-level elements with nothing buffered: give back the
+    /// input buffer and the tokenizer's scratch space (rxml reserves
+    /// `max_token_bytes` up front), so an idle stream costs a few hundred
+    /// bytes instead of several KiB. They are allocated again when the next
+    /// bytes arrive.
+    fn release_idle_memory(&mut self) {
+        self.buf = Vec::new();
+        self.parser.release_temporaries();
+        self.tree.release_idle_memory();
     }
 }
 

@@ -119,6 +119,13 @@ impl TreeBuilder {
         }
     }
 
+    /// Between stanzas: drop the capacity a stanza's nesting left behind.
+    pub(crate) fn release_idle_memory(&mut self) {
+        self.stack.shrink_to_fit();
+        self.scopes.decls.shrink_to_fit();
+        self.scopes.marks.shrink_to_fit();
+    }
+
     /// Process one raw event; `Some` when it completes a stream event.
     pub(crate) fn handle(&mut self, raw: RawEvent) -> Result<Option<Event>, StreamError> {
         match raw {

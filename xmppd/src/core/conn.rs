@@ -140,7 +140,7 @@ impl Server {
             ping_sent: None,
             armed: None,
         };
-        self.conns.insert(id, conn);
+        self.conns.insert(id, Box::new(conn));
         self.arm_conn(id);
         Ok(id)
     }

@@ -43,8 +43,10 @@ pub struct Server {
     pub(crate) now: Instant,
     /// Secret for answers that must not reveal whether an account exists.
     pub(crate) secret: [u8; 32],
-    pub(crate) conns: HashMap<ConnId, Connection>,
-    pub(crate) sessions: HashMap<SessionId, Session>,
+    /// Boxed, as are sessions: a map keeps up to twice its length in
+    /// slots, and a slot should not cost a whole connection.
+    pub(crate) conns: HashMap<ConnId, Box<Connection>>,
+    pub(crate) sessions: HashMap<SessionId, Box<Session>>,
     /// Bound sessions per account (bare JID), attached or detached.
     pub(crate) resources: HashMap<Jid, Vec<SessionId>>,
     pub(crate) accounts: HashMap<Jid, Account>,

@@ -7,15 +7,26 @@
 //! must send its whole stream header within `stream_header_seconds` of
 //! connecting (or of finishing TLS: the core's first write answers it) and finish a TLS handshake within
 //! `tls_handshake_seconds`; the core bounds the rest of the negotiation.
+//!
+//! # Memory
+//!
+//! Most connections are idle most of the time, so what an idle task holds
+//! is multiplied by the connection count. Reads go through one buffer per
+//! worker thread (filled and copied out within a single poll), not one per
+//! connection, and the TLS handshake futures are boxed, so they take room
+//! only while a handshake runs instead of enlarging every task.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rtc_daemon::Shutdown;
 use rtc_tls::tokio_rustls::server::TlsStream;
 use rtc_tls::TlsServer;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -24,6 +35,7 @@ use crate::config::TransportConfig;
 use crate::core::{ConnId, Listener};
 
 use super::driver::{ToConn, ToCore};
+use super::mailbox;
 use super::tls::ConnAcceptor;
 
 /// What every connection task shares.
@@ -44,12 +56,47 @@ enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+thread_local! {
+    /// The read buffer of every connection task polled on this thread.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Transport {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf).await,
-            Self::Tls(s) => s.read(buf).await,
-        }
+    fn poll_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        let r = match self {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, &mut rb),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, &mut rb),
+        };
+        r.map_ok(|()| rb.filled().len())
+    }
+
+    /// Read up to `max` bytes (empty at EOF) through the thread's shared
+    /// buffer; only what was read is copied out.
+    fn poll_read_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+    ) -> Poll<std::io::Result<Vec<u8>>> {
+        READ_BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut shared) => {
+                if shared.len() < max {
+                    shared.resize(max, 0);
+                }
+                let buf = shared.get_mut(..max).unwrap_or_default();
+                self.poll_into(cx, buf)
+                    .map_ok(|n| buf.get(..n).unwrap_or_default().to_vec())
+            }
+            // Not reachable (nothing polled from inside a read touches the
+            // buffer), but a private buffer is a safe answer.
+            Err(_) => {
+                let mut own = vec![0u8; max];
+                self.poll_into(cx, &mut own).map_ok(|n| {
+                    own.truncate(n);
+                    own
+                })
+            }
+        })
     }
 
     async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
@@ -94,7 +141,7 @@ enum End {
 /// Serve one accepted client connection until it closes.
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, listener: Listener, ctx: Arc<ConnContext>) {
     let _ = stream.set_nodelay(true);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mailbox::mailbox();
     let (reply, id) = oneshot::channel();
     let opened = ToCore::Opened { peer, listener, tx, reply };
     if ctx.core.send(opened).is_err() {
@@ -102,7 +149,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, listener: Listene
     }
     let Ok(Some(conn)) = id.await else { return };
     let mut run = Conn { conn, peer, ctx: Arc::clone(&ctx), paused: false, header_by: None, listener };
-    let end = run.drive(stream, listener, &mut rx).await;
+    let end = run.drive(stream, listener, &rx).await;
     match &end {
         End::Closed | End::Eof => tracing::debug!(conn = conn.as_u64(), %peer, "connection ended: {end}"),
         _ => tracing::info!(conn = conn.as_u64(), %peer, "connection ended: {end}"),
@@ -132,10 +179,10 @@ impl Conn {
         &mut self,
         stream: TcpStream,
         listener: Listener,
-        rx: &mut mpsc::UnboundedReceiver<Vec<ToConn>>,
+        rx: &mailbox::Receiver,
     ) -> End {
         let mut io = if listener.is_direct_tls() {
-            match self.handshake(stream, true).await {
+            match Box::pin(self.handshake(stream, true)).await {
                 Ok(s) => Transport::Tls(Box::new(s)),
                 Err(e) => return e,
             }
@@ -143,32 +190,40 @@ impl Conn {
             Transport::Plain(stream)
         };
         self.expect_header();
-        let mut buf = vec![0u8; self.ctx.transport.read_chunk_bytes];
+        let max = self.ctx.transport.read_chunk_bytes;
+        // Boxed and only while armed: an idle task keeps no timer entry.
+        let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
         loop {
-            let header_by = self.header_by;
+            match self.header_by {
+                Some(at) if timer.as_ref().is_none_or(|t| t.deadline() != at) => {
+                    timer = Some(Box::pin(tokio::time::sleep_until(at)));
+                }
+                None => timer = None,
+                Some(_) => {}
+            }
             tokio::select! {
                 biased;
                 cmds = rx.recv() => {
                     let Some(cmds) = cmds else { return End::Core };
                     for cmd in cmds {
-                        match self.apply(cmd, io).await {
+                        // Boxed: its write timer takes room only while writing.
+                        match Box::pin(self.apply(cmd, io)).await {
                             Ok(next) => io = next,
                             Err(end) => return end,
                         }
                     }
                 }
-                r = io.read(&mut buf), if !self.paused => {
-                    let n = match r {
-                        Ok(0) => return End::Eof,
-                        Ok(n) => n,
+                r = std::future::poll_fn(|cx| io.poll_read_chunk(cx, max)), if !self.paused => {
+                    let data = match r {
+                        Ok(d) if d.is_empty() => return End::Eof,
+                        Ok(d) => d,
                         Err(e) => return End::Io(e),
                     };
-                    let data = buf.get(..n).unwrap_or_default().to_vec();
                     if self.ctx.core.send(ToCore::Bytes { conn: self.conn, data }).is_err() {
                         return End::Core;
                     }
                 }
-                () = sleep_until_opt(header_by) => {
+                () = wait_armed(&mut timer) => {
                     return End::HeaderTimeout(self.ctx.transport.stream_header_seconds);
                 }
             }
@@ -207,7 +262,7 @@ impl Conn {
                 let Transport::Plain(stream) = io else {
                     return Err(End::Handshake("STARTTLS on an encrypted stream".into()));
                 };
-                let tls = self.handshake(stream, false).await?;
+                let tls = Box::pin(self.handshake(stream, false)).await?;
                 self.expect_header();
                 Ok(Transport::Tls(Box::new(tls)))
             }
@@ -266,9 +321,37 @@ impl Conn {
     }
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+async fn wait_armed(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(t) => t.as_mut().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection task is a heap allocation of this future's size, so
+    /// its size is paid once per connection, idle or not.
+    #[tokio::test]
+    async fn connection_task_future_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let (core, _core_rx) = mpsc::unbounded_channel();
+        let (_trigger, shutdown) = rtc_daemon::ShutdownTrigger::new();
+        let ctx = Arc::new(ConnContext {
+            core,
+            tls: None,
+            s2s_tls: None,
+            transport: TransportConfig::default(),
+            shutdown,
+        });
+        let task = serve(stream, peer, Listener::DirectTls, ctx);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 640, "a connection task's future is {size} bytes");
+        drop((task, client));
     }
 }

@@ -18,6 +18,7 @@ use crate::core::{
     TlsInfo, VirtualHost,
 };
 
+use super::mailbox;
 use super::storage::Storage;
 
 /// What the core task receives.
@@ -27,7 +28,7 @@ pub(crate) enum ToCore {
     Opened {
         peer: SocketAddr,
         listener: Listener,
-        tx: mpsc::UnboundedSender<Vec<ToConn>>,
+        tx: mailbox::Sender,
         reply: oneshot::Sender<Option<ConnId>>,
     },
     /// The TLS handshake of a connection finished.
@@ -86,7 +87,7 @@ pub(crate) async fn run(
     gauges: Arc<Gauges>,
     s2s: Arc<super::s2s_out::S2sContext>,
 ) {
-    let mut conns: HashMap<ConnId, mpsc::UnboundedSender<Vec<ToConn>>> = HashMap::new();
+    let mut conns: HashMap<ConnId, mailbox::Sender> = HashMap::new();
     let mut stopping = false;
     let mut deadline = Instant::now() + Duration::from_secs(3600);
     let mut last_wall = (Instant::now(), unix_now());
@@ -144,7 +145,7 @@ pub(crate) async fn run(
 /// Deliver every pending output; return the core's next deadline.
 fn drain(
     core: &mut Server,
-    conns: &mut HashMap<ConnId, mpsc::UnboundedSender<Vec<ToConn>>>,
+    conns: &mut HashMap<ConnId, mailbox::Sender>,
     storage: &Storage,
     gauges: &Gauges,
     s2s: &Arc<super::s2s_out::S2sContext>,
@@ -170,7 +171,7 @@ fn drain(
                     tracing::info!(conn = conn.as_u64(), %user, mechanism, "authenticated");
                 }
                 Event::ConnectS2s { conn, local, remote } => {
-                    let (tx, rx) = mpsc::unbounded_channel();
+                    let (tx, rx) = crate::shell::mailbox::mailbox();
                     spawned.push((conn, tx));
                     tracing::info!(conn = conn.as_u64(), %local, %remote, "s2s connecting");
                     tokio::spawn(super::s2s_out::run(conn, local, remote, rx, Arc::clone(s2s)));
@@ -195,10 +196,12 @@ fn drain(
     };
     conns.extend(spawned);
     for (conn, batch) in batches {
-        let closing = batch.contains(&ToConn::Close);
-        let tx = if closing { conns.remove(&conn) } else { conns.get(&conn).cloned() };
-        if let Some(tx) = tx {
-            // A task that is gone has already reported (or will report) Closed.
+        // A task that is gone has already reported (or will report) Closed.
+        if batch.contains(&ToConn::Close) {
+            if let Some(tx) = conns.remove(&conn) {
+                let _ = tx.send(batch);
+            }
+        } else if let Some(tx) = conns.get(&conn) {
             let _ = tx.send(batch);
         }
     }

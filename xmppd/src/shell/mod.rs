@@ -35,6 +35,7 @@ mod driver;
 mod error;
 mod http;
 mod listen;
+mod mailbox;
 mod metrics;
 mod s2s_out;
 mod s2s_tls;

@@ -173,10 +173,10 @@ pub(crate) async fn run(
     conn: ConnId,
     local: String,
     remote: String,
-    mut rx: mpsc::UnboundedReceiver<Vec<ToConn>>,
+    rx: crate::shell::mailbox::Receiver,
     ctx: Arc<S2sContext>,
 ) {
-    let end = drive(conn, &local, &remote, &mut rx, &ctx).await;
+    let end = drive(conn, &local, &remote, &rx, &ctx).await;
     tracing::info!(conn = conn.as_u64(), remote, "s2s connection ended: {end}");
     let _ = ctx.core.send(ToCore::Closed { conn });
 }
@@ -185,7 +185,7 @@ async fn drive(
     conn: ConnId,
     local: &str,
     remote: &str,
-    rx: &mut mpsc::UnboundedReceiver<Vec<ToConn>>,
+    rx: &crate::shell::mailbox::Receiver,
     ctx: &S2sContext,
 ) -> String {
     let mut io = None;

@@ -85,7 +85,7 @@ impl Server {
             return self.reply_conn_error(conn, &iq, StanzaCondition::ResourceConstraint);
         }
         let sid = SessionId(self.fresh_id());
-        self.sessions.insert(sid, Session::new(sid, jid.clone(), conn));
+        self.sessions.insert(sid, Box::new(Session::new(sid, jid.clone(), conn)));
         self.resources.entry(user).or_default().push(sid);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stage = Stage::Bound(sid);

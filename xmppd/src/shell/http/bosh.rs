@@ -237,7 +237,7 @@ async fn create(b: Body, peer: SocketAddr, ctx: &WebContext) -> String {
     if count >= MAX_SESSIONS_PER_IP {
         return terminate(Some("policy-violation"));
     }
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = crate::shell::mailbox::mailbox();
     let (reply, id) = oneshot::channel();
     if ctx
         .core
@@ -390,7 +390,7 @@ fn end(session: &Session, sid: &str, ctx: &WebContext) {
 /// Carry the core's output into the session's queue; end idle sessions.
 async fn session_task(
     session: Arc<Session>,
-    mut rx: mpsc::UnboundedReceiver<Vec<ToConn>>,
+    rx: crate::shell::mailbox::Receiver,
     sid: String,
     all: Arc<Sessions>,
 ) {

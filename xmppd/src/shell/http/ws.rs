@@ -12,7 +12,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use sha1::{Digest, Sha1};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -84,7 +84,7 @@ Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n",
 }
 
 async fn bridge(mut ws: WebSocketStream<Box<dyn super::Io>>, peer: SocketAddr, ctx: &WebContext) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = crate::shell::mailbox::mailbox();
     let (reply, id) = oneshot::channel();
     let opened = ToCore::Opened {
         peer,
