@@ -73,6 +73,8 @@ pub(crate) struct DbService {
     db: UserDb,
     flows: Arc<Flows>,
     jobs: mpsc::Sender<Job>,
+    /// Requests refused because the queue was full.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl DbService {
@@ -82,14 +84,18 @@ impl DbService {
         let flows = Arc::new(Flows::default());
         let batch = LocationBatch::new(db.sip(), cfg.cache_entries);
         let jobs = batcher::start(batch, Arc::new(listeners), Arc::clone(net), cfg, Arc::clone(&flows));
-        Self { db, flows, jobs }
+        Self { db, flows, jobs, refused: std::sync::atomic::AtomicU64::new(0) }
     }
 
     fn queue(&self, net: &Arc<Net>, job: Job) {
         if let Err(e) = self.jobs.try_send(job) {
             let job = match e {
                 mpsc::error::TrySendError::Full(job) => {
-                    tracing::warn!("location queue full (location.max_queue): refusing a database request");
+                    // One line per 1,000 refusals: an overload must not also flood the log.
+                    let n = self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n % 1000 == 0 {
+                        tracing::warn!(refused = n + 1, "location queue full (location.max_queue): refusing database requests");
+                    }
                     job
                 }
                 mpsc::error::TrySendError::Closed(job) => job,

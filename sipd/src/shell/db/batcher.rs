@@ -35,7 +35,7 @@ pub struct LocationConfig {
 
 impl Default for LocationConfig {
     fn default() -> Self {
-        Self { max_batch: 256, max_queue: 16_384, cache_entries: 100_000 }
+        Self { max_batch: 4096, max_queue: 16_384, cache_entries: 100_000 }
     }
 }
 
