@@ -93,7 +93,7 @@ impl DbService {
                 mpsc::error::TrySendError::Full(job) => {
                     // One line per 1,000 refusals: an overload must not also flood the log.
                     let n = self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if n % 1000 == 0 {
+                    if n.is_multiple_of(1000) {
                         tracing::warn!(
                             refused = n + 1,
                             "location queue full (location.max_queue): refusing database requests"
