@@ -5,7 +5,7 @@
 //! default listeners and validates the result, reporting every problem as
 //! `FILE[:LINE:COLUMN]: KEY: MESSAGE` through [`rtc_daemon::Error`].
 //!
-//! The shell's own keys are `log`, `workers`, `database`, `secret_file`, `listeners`,
+//! The shell's own keys are `log`, `workers`, `database`, `location`, `secret_file`, `listeners`,
 //! `connections`, `db_poll_secs`, `metrics` and `shutdown_grace_secs`. The
 //! core's keys (`domains`, `timers`, `registrar`, `auth`, `limits`, `flood`,
 //! `scanner_user_agents`, `record_route`, `flow_tokens`, `force_rport`,
@@ -24,6 +24,8 @@ use rtc_daemon::ratelimit::RateLimit;
 use rtc_daemon::{MetricsConfig, Proto};
 use rtc_tls::TlsConfig;
 use rtc_userdb::DatabaseConfig;
+
+pub use crate::shell::LocationConfig;
 use serde::Deserialize;
 
 use crate::core::{
@@ -54,6 +56,8 @@ pub struct SipdConfig {
     pub workers: usize,
     /// The subscriber, location and route database, shared with `sipctl`.
     pub database: DatabaseConfig,
+    /// Group commit and cache of the location service.
+    pub location: LocationConfig,
     /// The server key file (32 random bytes as hex, mode 0600, created when
     /// missing). Nodes sharing a database should share it too.
     pub secret_file: PathBuf,
@@ -210,6 +214,8 @@ struct RawConfig {
     workers: usize,
     #[serde(default = "default_database")]
     database: DatabaseConfig,
+    #[serde(default)]
+    location: LocationConfig,
     #[serde(default = "default_secret_file")]
     secret_file: PathBuf,
     #[serde(default)]
@@ -297,6 +303,7 @@ impl SipdConfig {
             log: raw.log,
             workers: raw.workers,
             database: raw.database,
+            location: raw.location,
             secret_file: raw.secret_file,
             listeners: raw.listeners.unwrap_or_else(default_listeners),
             connections: raw.connections,

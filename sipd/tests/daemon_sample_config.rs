@@ -94,6 +94,7 @@ fn commented_examples_are_valid_and_show_the_real_defaults() {
     // The values shown as defaults are the defaults.
     let d = CoreConfig::default();
     assert_eq!(c.connections, ConnectionLimits::default());
+    assert_eq!(c.location, sipd::config::LocationConfig::default());
     assert_eq!(c.core.registrar, d.registrar);
     assert_eq!(c.core.auth, d.auth);
     assert_eq!(c.core.limits, d.limits);

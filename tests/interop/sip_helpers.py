@@ -137,6 +137,7 @@ class Sipd:
         """Start sipd and wait for its READY line (listeners learned from it)."""
         assert not self.running(), "already running"
         self.stdout_lines = []
+        self.listeners = {}
         with open(self.log_path, "a") as log:
             log.write(f"==== starting {self.bin} --config {self.config_path}\n")
             log.flush()

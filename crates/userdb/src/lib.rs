@@ -98,8 +98,8 @@ pub use credentials::{ScramAlgorithm, SipDigests, TurnKeys};
 pub use error::{BackendKind, Entity, Error, Result};
 pub use sip::{
     AorPage, Binding, BindingChange, BindingCursor, BindingKey, BindingPage, BindingScan,
-    LocationEntry, OnlineScan, RouteEntry, RouteMatch, SipCounts, SipStore, SipSubscriber,
-    StaticRoute, MAX_CHANGES_PER_SAVE, MAX_URI_LEN,
+    LocationBatch, LocationEntry, OnlineScan, RouteEntry, RouteMatch, SipCounts, SipOp,
+    SipOpResult, SipStore, SipSubscriber, StaticRoute, MAX_CHANGES_PER_SAVE, MAX_URI_LEN,
 };
 pub use sql::MAX_NAME_LEN;
 pub use turn::{SharedSecret, TurnAdmin, TurnCounts, TurnStore, TurnUser};

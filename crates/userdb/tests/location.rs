@@ -11,7 +11,9 @@
 mod common;
 
 use common::Fixture;
-use rtc_userdb::{Binding, BindingChange, BindingKey, Entity, Error, UserDb};
+use rtc_userdb::{
+    Binding, BindingChange, BindingKey, Entity, Error, LocationBatch, SipOp, SipOpResult, UserDb,
+};
 
 on_both_backends!(
     register_refresh_and_fetch,
@@ -23,6 +25,8 @@ on_both_backends!(
     listing_pages_through_2500_bindings_in_order,
     two_handles_see_each_others_registrations,
     invalid_input_changes_nothing,
+    batched_saves_commit_together_and_fail_alone,
+    batch_lookups_see_other_writers,
 );
 
 /// An arbitrary "now" in Unix seconds; the store never reads the clock
@@ -630,4 +634,158 @@ async fn invalid_input_changes_nothing(fx: &Fixture) {
         .unwrap();
     assert!(sip.bindings("x@d", T0).await.unwrap().is_empty());
     assert_eq!(sip.bindings(hostile, T0).await.unwrap().len(), 1);
+}
+
+fn save_op(aor: &str, change: BindingChange) -> SipOp {
+    SipOp::Save {
+        aor: aor.into(),
+        plan: Box::new(move |_stored: &[Binding]| vec![change]),
+        max_bindings: None,
+    }
+}
+
+fn saved(r: SipOpResult) -> rtc_userdb::Result<Vec<Binding>> {
+    match r {
+        SipOpResult::Saved(r) => r,
+        other => panic!("not a save answer: {other:?}"),
+    }
+}
+
+fn found(r: SipOpResult) -> Vec<Binding> {
+    match r {
+        SipOpResult::Bindings(r) => r.unwrap(),
+        other => panic!("not a lookup answer: {other:?}"),
+    }
+}
+
+/// Group commit: several REGISTERs in one batch; one out-of-order request
+/// fails on its own and the others are stored.
+async fn batched_saves_commit_together_and_fail_alone(fx: &Fixture) {
+    let db = open(fx).await;
+    let batch = LocationBatch::new(db.sip(), 1000);
+    db.sip()
+        .save_bindings("b@d", &[set("sip:b@192.0.2.2", T0 + 60, "cb", 5)], T0, None)
+        .await
+        .unwrap();
+    let answers = batch
+        .run(
+            vec![
+                save_op("a@d", set("sip:a@192.0.2.1", T0 + 60, "ca", 1)),
+                // Same binding and Call-ID, lower CSeq than stored (RFC 3261 §10.3 step 7).
+                save_op("b@d", set("sip:b@192.0.2.2", T0 + 90, "cb", 4)),
+                save_op("c@d", set("sip:c@192.0.2.3", T0 + 60, "cc", 1)),
+                SipOp::Bindings { aor: "b@d".into() },
+            ],
+            T0,
+        )
+        .await;
+    let mut answers = answers.into_iter();
+    assert_eq!(
+        contacts(&saved(answers.next().unwrap()).unwrap()),
+        ["sip:a@192.0.2.1"]
+    );
+    let refused = saved(answers.next().unwrap());
+    assert!(
+        matches!(refused, Err(Error::OutOfOrder { cseq: 4, stored: 5 })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        contacts(&saved(answers.next().unwrap()).unwrap()),
+        ["sip:c@192.0.2.3"]
+    );
+    assert_eq!(
+        contacts(&found(answers.next().unwrap())),
+        ["sip:b@192.0.2.2"]
+    );
+    assert_eq!(
+        db.sip().bindings("b@d", T0).await.unwrap()[0].expires,
+        T0 + 60
+    );
+    // Durable for everyone else once run() returned.
+    let other = open(fx).await.sip();
+    for (aor, contact) in [
+        ("a@d", "sip:a@192.0.2.1"),
+        ("b@d", "sip:b@192.0.2.2"),
+        ("c@d", "sip:c@192.0.2.3"),
+    ] {
+        assert_eq!(contacts(&other.bindings(aor, T0).await.unwrap()), [contact]);
+    }
+}
+
+/// The batch's lookups (cached on SQLite) follow what another process or
+/// the same process's other calls wrote.
+async fn batch_lookups_see_other_writers(fx: &Fixture) {
+    let db = open(fx).await;
+    let batch = LocationBatch::new(db.sip(), 1000);
+    let lookup = || SipOp::Bindings { aor: AOR.into() };
+    // Lookups of a batch are answered as of its start, before its saves.
+    let first = batch
+        .run(
+            vec![
+                save_op(AOR, set("sip:roland@192.0.2.1", T0 + 60, "c", 1)),
+                lookup(),
+            ],
+            T0,
+        )
+        .await;
+    assert!(found(first.into_iter().nth(1).unwrap()).is_empty());
+    assert_eq!(
+        contacts(&found(batch.run(vec![lookup()], T0).await.remove(0))),
+        ["sip:roland@192.0.2.1"]
+    );
+    // Another process (sipctl, a second node) removes it.
+    open(fx).await.sip().remove_aor(AOR).await.unwrap();
+    assert!(found(batch.run(vec![lookup()], T0).await.remove(0)).is_empty());
+    // This process's own handle adds one outside the batch.
+    db.sip()
+        .save_bindings(
+            AOR,
+            &[set("sip:roland@192.0.2.5", T0 + 60, "c2", 1)],
+            T0,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        contacts(&found(batch.run(vec![lookup()], T0).await.remove(0))),
+        ["sip:roland@192.0.2.5"]
+    );
+    // Expiry needs no write to show.
+    assert!(found(batch.run(vec![lookup()], T0 + 60).await.remove(0)).is_empty());
+    // Digests: a password change by another process is seen at once.
+    let digests = |b: &LocationBatch| {
+        let b = b.clone();
+        async move {
+            match b
+                .run(
+                    vec![SipOp::Digests {
+                        domain: "d.example".into(),
+                        username: "u".into(),
+                    }],
+                    T0,
+                )
+                .await
+                .remove(0)
+            {
+                SipOpResult::Digests(r) => r.unwrap().map(|d| d.ha1),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert_eq!(digests(&batch).await, None);
+    open(fx)
+        .await
+        .sip()
+        .add_subscriber("d.example", "u", "one")
+        .await
+        .unwrap();
+    let one = digests(&batch).await.unwrap();
+    open(fx)
+        .await
+        .sip()
+        .set_password("d.example", "u", "two")
+        .await
+        .unwrap();
+    let two = digests(&batch).await.unwrap();
+    assert_ne!(one, two);
 }

@@ -3,15 +3,19 @@
 //! to the core that asked, through its input channel.
 //!
 //! Registrations are written through: a REGISTER's 200 OK is built only from
-//! the bindings [`rtc_userdb::SipStore::save_bindings`] returns after its
-//! transaction committed, so an acknowledged registration survives `kill -9`
-//! (no write-back window like kamailio's `db_mode=2`).
+//! the bindings the store returns after the transaction holding them
+//! committed, so an acknowledged registration survives `kill -9` (no
+//! write-back window like kamailio's `db_mode=2`). Credential lookups,
+//! location lookups and registrations go through one queue and are run in
+//! batches, the registrations of a batch in one transaction (group commit,
+//! see `batcher.rs`).
 //!
 //! Stored columns (kamailio's `location` layout): the core's flow is kept as
 //! `socket` (`udp:198.51.100.5:5060`, the listener), `received`
 //! (`sip:192.0.2.7:40312;transport=udp`, the source) and `flow` (the
 //! connection id in hex); `flags` bit 0 is the core's `via_flow`.
 
+mod batcher;
 mod binding;
 mod routes;
 
@@ -19,14 +23,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rtc_userdb::{BindingChange, UserDb};
+use rtc_userdb::{LocationBatch, UserDb};
+use tokio::sync::mpsc;
 
+pub use batcher::LocationConfig;
 pub(crate) use binding::ListenerTable;
 pub(crate) use routes::{db_routes, DbState};
 
-use super::inbound::Inbound;
 use super::net::{lock, Net};
-use crate::core::{Aor, Binding, BindingChanges, ConnectionId, DigestKeys, Event, LookupFailed, LookupId};
+use crate::core::{Binding, ConnectionId, DigestKeys, Event, LookupFailed, LookupId};
+use batcher::{Job, Work};
 
 /// A database answer for one core.
 #[derive(Debug)]
@@ -44,48 +50,72 @@ pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// AoRs with a binding routed through a connection, for
+/// [`Event::FlowBindingsGone`].
+#[derive(Debug, Default)]
+pub(crate) struct Flows(Mutex<HashMap<ConnectionId, HashSet<String>>>);
+
+impl Flows {
+    /// Note the connections `saved` (the AoR's bindings) are routed through.
+    fn remember(&self, aor: &str, saved: &[rtc_userdb::Binding]) {
+        let mut map = lock(&self.0);
+        for b in saved {
+            if let Some(c) = binding::via_connection(b) {
+                map.entry(c).or_default().insert(aor.to_owned());
+            }
+        }
+    }
+}
+
 /// Runs the core's database events.
 #[derive(Debug)]
 pub(crate) struct DbService {
     db: UserDb,
-    listeners: ListenerTable,
-    /// AoRs with a binding routed through a connection, for
-    /// [`Event::FlowBindingsGone`].
-    by_connection: Mutex<HashMap<ConnectionId, HashSet<String>>>,
+    flows: Arc<Flows>,
+    jobs: mpsc::Sender<Job>,
+    /// Requests refused because the queue was full.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl DbService {
-    /// Events on `db` for cores whose listeners are `listeners`.
-    pub(crate) fn new(db: UserDb, listeners: ListenerTable) -> Self {
-        Self { db, listeners, by_connection: Mutex::default() }
+    /// Events on `db` for cores whose listeners are `listeners`, answered
+    /// through `net`; starts the batching task.
+    pub(crate) fn new(db: UserDb, listeners: ListenerTable, net: &Arc<Net>, cfg: LocationConfig) -> Self {
+        let flows = Arc::new(Flows::default());
+        let batch = LocationBatch::new(db.sip(), cfg.cache_entries);
+        let jobs = batcher::start(batch, Arc::new(listeners), Arc::clone(net), cfg, Arc::clone(&flows));
+        Self { db, flows, jobs, refused: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    fn queue(&self, net: &Arc<Net>, job: Job) {
+        if let Err(e) = self.jobs.try_send(job) {
+            let job = match e {
+                mpsc::error::TrySendError::Full(job) => {
+                    // One line per 1,000 refusals: an overload must not also flood the log.
+                    let n = self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n.is_multiple_of(1000) {
+                        tracing::warn!(
+                            refused = n + 1,
+                            "location queue full (location.max_queue): refusing database requests"
+                        );
+                    }
+                    job
+                }
+                mpsc::error::TrySendError::Closed(job) => job,
+            };
+            batcher::refuse(net, job);
+        }
     }
 
     /// Start the work an event asks for; the answer goes to core `core`.
     pub(crate) fn handle(self: &Arc<Self>, net: &Arc<Net>, core: usize, event: Event) {
         match event {
             Event::NeedCredentials { id, user, realm } => {
-                let this = Arc::clone(self);
-                let net = Arc::clone(net);
-                tokio::spawn(async move {
-                    let keys = this.credentials(&realm, &user).await;
-                    net.to_core(core, Inbound::Db(Answer::Credentials(id, keys))).await;
-                });
+                self.queue(net, Job { core, id, work: Work::Credentials { user, realm } });
             }
-            Event::NeedBindings { id, aor } => {
-                let this = Arc::clone(self);
-                let net = Arc::clone(net);
-                tokio::spawn(async move {
-                    let found = this.bindings(&aor).await;
-                    net.to_core(core, Inbound::Db(Answer::Location(id, found))).await;
-                });
-            }
+            Event::NeedBindings { id, aor } => self.queue(net, Job { core, id, work: Work::Bindings { aor } }),
             Event::SaveBindings { id, aor, changes } => {
-                let this = Arc::clone(self);
-                let net = Arc::clone(net);
-                tokio::spawn(async move {
-                    let saved = this.save(&aor, &changes).await;
-                    net.to_core(core, Inbound::Db(Answer::Saved(id, saved))).await;
-                });
+                self.queue(net, Job { core, id, work: Work::Save { aor, changes } });
             }
             // Every core reports a closed connection; one deletion is enough.
             Event::FlowBindingsGone { connection } if core == 0 => {
@@ -96,7 +126,9 @@ impl DbService {
             Event::AuthFailed { source, user, realm } => {
                 tracing::warn!(%source, user = %printable(&user), realm = %printable(&realm), "authentication failed");
             }
-            Event::SourceBanned { source } => tracing::warn!(%source, "flood limit exceeded: source banned"),
+            Event::SourceBanned { source } => {
+                tracing::warn!(%source, "flood limit exceeded: source banned")
+            }
         }
     }
 
@@ -117,67 +149,18 @@ impl DbService {
         }
     }
 
-    async fn credentials(&self, realm: &str, user: &str) -> Result<Option<DigestKeys>, LookupFailed> {
-        match self.db.sip().subscriber_digests(realm, user).await {
-            Ok(Some(d)) => Ok(Some(DigestKeys { md5: unhex(&d.ha1), sha256: unhex(&d.ha1_sha256) })),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                tracing::warn!("credential lookup failed: {e}");
-                Err(LookupFailed)
-            }
-        }
-    }
-
-    async fn bindings(&self, aor: &Aor) -> Result<Vec<Binding>, LookupFailed> {
-        let now = unix_now();
-        match self.db.sip().bindings(&aor.to_string(), now).await {
-            Ok(list) => Ok(list.iter().map(|b| self.listeners.to_core(b, now)).collect()),
-            Err(e) => {
-                tracing::warn!("location lookup failed: {e}");
-                Err(LookupFailed)
-            }
-        }
-    }
-
-    async fn save(&self, aor: &Aor, changes: &BindingChanges) -> Result<Vec<Binding>, LookupFailed> {
-        let now = unix_now();
-        let key = aor.to_string();
-        let store = self.db.sip();
-        let stored = store.bindings(&key, now).await.map_err(|e| {
-            tracing::warn!("location lookup failed: {e}");
-            LookupFailed
-        })?;
-        let list = binding::translate(&self.listeners, &stored, changes, now);
-        let saved = match store.save_bindings(&key, &list, now, None).await {
-            Ok(saved) => saved,
-            Err(e) => {
-                tracing::warn!(aor = %printable(&key), "saving the registration failed: {e}");
-                return Err(LookupFailed);
-            }
-        };
-        self.remember_flows(&key, &list);
-        Ok(saved.iter().map(|b| self.listeners.to_core(b, now)).collect())
-    }
-
-    fn remember_flows(&self, aor: &str, list: &[BindingChange]) {
-        let mut map = lock(&self.by_connection);
-        for change in list {
-            if let BindingChange::Set(b) = change {
-                if let Some(c) = binding::via_connection(b) {
-                    map.entry(c).or_default().insert(aor.to_owned());
-                }
-            }
-        }
-    }
-
     /// RFC 5626 §5.3: bindings that can only be reached through a closed
     /// connection are gone with it.
     async fn flow_gone(&self, connection: ConnectionId) {
-        let Some(aors) = lock(&self.by_connection).remove(&connection) else { return };
+        let Some(aors) = lock(&self.flows.0).remove(&connection) else {
+            return;
+        };
         let store = self.db.sip();
         let now = unix_now();
         for aor in aors {
-            let Ok(list) = store.bindings(&aor, now).await else { continue };
+            let Ok(list) = store.bindings(&aor, now).await else {
+                continue;
+            };
             for b in list.iter().filter(|b| binding::via_connection(b) == Some(connection)) {
                 if let Err(e) = store.remove_binding(&aor, &b.key()).await {
                     tracing::debug!("removing a binding of a closed connection failed: {e}");

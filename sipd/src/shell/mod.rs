@@ -54,7 +54,7 @@ use rtc_tls::TlsServer;
 use rtc_userdb::UserDb;
 use tokio::sync::mpsc;
 
-pub use db::unix_now;
+pub use db::{unix_now, LocationConfig};
 pub use error::ShellError;
 
 use crate::config::SipdConfig;
@@ -221,7 +221,7 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
         net: Arc::clone(&net),
         udp,
         listeners: core_listeners.iter().map(|l| (l.id, (l.transport, l.local))).collect(),
-        db: Arc::new(DbService::new(db.clone(), table)),
+        db: Arc::new(DbService::new(db.clone(), table, &net, config.location)),
         resolver: resolve::Resolver::new(),
         stats: (0..workers).map(|_| std::sync::Mutex::new(CoreStats::default())).collect(),
     });

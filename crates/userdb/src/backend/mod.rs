@@ -4,6 +4,8 @@
 mod mysql;
 mod sqlite;
 
+pub(crate) use sqlite::{exec_on as sqlite_exec, run_query as sqlite_query};
+
 use crate::config::DatabaseConfig;
 use crate::error::{BackendKind, Error, Result};
 use crate::migrate::MIGRATIONS;
@@ -109,6 +111,19 @@ impl Backend {
             context: "upsert",
             message: "the row kept changing under concurrent writers; try again".into(),
         })
+    }
+
+    /// Runs `f` on the SQLite writer connection in one blocking-pool hop
+    /// (see `sqlite::Sqlite::batch`); `None` on MySQL.
+    pub(crate) async fn sqlite_batch<T, F>(&self, f: F) -> Option<Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, u64) -> T + Send + 'static,
+    {
+        match self {
+            Backend::Sqlite(db) => Some(db.batch(f).await),
+            Backend::Mysql(_) => None,
+        }
     }
 
     /// The error a transaction returns when it lost a race it should retry.

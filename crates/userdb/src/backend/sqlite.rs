@@ -21,6 +21,7 @@
 use std::fmt;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,6 +41,11 @@ const STATEMENT_CACHE: usize = 64;
 pub(crate) struct Sqlite {
     path: PathBuf,
     writer: Arc<AsyncMutex<Connection>>,
+    /// Bumped whenever the writer connection is used outside
+    /// [`Sqlite::batch`], so a batch's caller can tell its cache may be
+    /// stale (SQLite's `data_version` does not count this connection's own
+    /// commits).
+    other_writes: Arc<AtomicU64>,
     readers: Arc<Readers>,
 }
 
@@ -80,6 +86,7 @@ impl Sqlite {
         Ok(Sqlite {
             path: path.clone(),
             writer: Arc::new(AsyncMutex::new(writer)),
+            other_writes: Arc::new(AtomicU64::new(0)),
             readers: Arc::new(Readers {
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(cfg.readers)),
@@ -92,7 +99,25 @@ impl Sqlite {
     /// Takes the writer connection, waiting for this process's other
     /// writers.
     async fn writer(&self) -> WriterConn {
-        WriterConn(Arc::clone(&self.writer).lock_owned().await)
+        let conn = WriterConn(Arc::clone(&self.writer).lock_owned().await);
+        self.other_writes.fetch_add(1, Ordering::Relaxed);
+        conn
+    }
+
+    /// Runs `f` on the writer connection on the blocking pool, in one hop:
+    /// the group-commit path of the location service. `f` gets the count of
+    /// other uses of the writer connection so far (see `other_writes`). A
+    /// transaction `f` leaves open is rolled back.
+    pub(crate) async fn batch<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, u64) -> T + Send + 'static,
+    {
+        let conn = WriterConn(Arc::clone(&self.writer).lock_owned().await);
+        let others = self.other_writes.load(Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || f(&conn, others))
+            .await
+            .map_err(|e| Error::sqlite("worker thread", e))
     }
 
     /// Runs one data-changing statement on the writer connection.
@@ -245,7 +270,7 @@ impl SqliteTx {
     }
 }
 
-fn exec_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<Exec> {
+pub(crate) fn exec_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<Exec> {
     let mut stmt = conn
         .prepare_cached(sql)
         .map_err(|e| Error::sqlite("prepare", e))?;
@@ -319,6 +344,14 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
             format!("cannot enable WAL mode (journal_mode is {mode})"),
         ));
     }
+    // Plans that do not depend on bound values: with STAT4 compiled in,
+    // SQLite otherwise re-prepares range queries (`expires > ?`) for each
+    // new value, which cost more than running them.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(setup)?;
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
@@ -380,7 +413,7 @@ pub(crate) fn apply_migrations(conn: &mut Connection, list: &[&Migration]) -> Re
     Ok(current.max(latest))
 }
 
-fn run_query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+pub(crate) fn run_query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
     let failed = |e| Error::sqlite("read", e);
     let mut stmt = conn.prepare_cached(sql).map_err(failed)?;
     let columns = stmt.column_count();

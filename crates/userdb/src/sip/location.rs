@@ -15,26 +15,27 @@ use crate::sql::{check_name, expect_some_rows, Exec, Sql};
 /// long one REGISTER holds the write lock.
 pub const MAX_CHANGES_PER_SAVE: usize = 256;
 
-const LOCK_AOR: Sql = Sql {
+pub(super) const LOCK_AOR: Sql = Sql {
     sqlite: "SELECT binding_key, call_id, cseq, expires FROM sip_location WHERE aor = ?",
     mysql: "SELECT binding_key, call_id, cseq, expires FROM sip_location WHERE aor = ? \
             FOR UPDATE",
 };
-const DELETE_EXPIRED_OF_AOR: Sql =
+pub(super) const DELETE_EXPIRED_OF_AOR: Sql =
     Sql::both("DELETE FROM sip_location WHERE aor = ? AND expires <= ?");
-const UPDATE_BINDING: Sql = Sql::both(
+pub(super) const UPDATE_BINDING: Sql = Sql::both(
     "UPDATE sip_location SET contact = ?, received = ?, path = ?, expires = ?, q = ?, \
      call_id = ?, cseq = ?, flags = ?, user_agent = ?, socket = ?, instance = ?, reg_id = ?, \
      server_id = ?, flow = ?, last_modified = ? WHERE aor = ? AND binding_key = ?",
 );
-const INSERT_BINDING: Sql = Sql::both(concat!(
+pub(super) const INSERT_BINDING: Sql = Sql::both(concat!(
     "INSERT INTO sip_location (",
     binding_columns!(),
     ", aor, binding_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 ));
-const DELETE_BINDING: Sql = Sql::both("DELETE FROM sip_location WHERE aor = ? AND binding_key = ?");
-const DELETE_AOR: Sql = Sql::both("DELETE FROM sip_location WHERE aor = ?");
-const LIVE_BINDINGS: Sql = Sql::both(concat!(
+pub(super) const DELETE_BINDING: Sql =
+    Sql::both("DELETE FROM sip_location WHERE aor = ? AND binding_key = ?");
+pub(super) const DELETE_AOR: Sql = Sql::both("DELETE FROM sip_location WHERE aor = ?");
+pub(super) const LIVE_BINDINGS: Sql = Sql::both(concat!(
     "SELECT ",
     binding_columns!(),
     " FROM sip_location WHERE aor = ? AND expires > ? \
@@ -47,14 +48,14 @@ const PURGE_EXPIRED: Sql = Sql {
 };
 
 /// What is stored for a binding at the start of a save.
-struct Stored {
-    call_id: String,
-    cseq: u32,
+pub(super) struct Stored {
+    pub(super) call_id: String,
+    pub(super) cseq: u32,
 }
 
 impl Stored {
     /// RFC 3261 §10.3 step 7: same Call-ID needs a higher CSeq.
-    fn check_order(&self, call_id: &str, cseq: u32) -> Result<()> {
+    pub(super) fn check_order(&self, call_id: &str, cseq: u32) -> Result<()> {
         if self.call_id == call_id && cseq <= self.cseq {
             return Err(Error::OutOfOrder {
                 cseq,

@@ -27,6 +27,7 @@
 //! node is changing the same address of record. Past that the call fails
 //! and nothing was changed.
 
+mod batch;
 mod binding;
 mod listing;
 mod location;
@@ -41,6 +42,7 @@ use crate::sql::{
     check_name, check_password, check_text, expect_some_rows, unix_now, Exec, Row, Sql, Value,
 };
 
+pub use batch::{LocationBatch, SipOp, SipOpResult};
 pub use binding::{Binding, BindingChange, BindingKey, MAX_URI_LEN};
 pub use listing::{AorPage, BindingCursor, BindingPage, BindingScan, LocationEntry, OnlineScan};
 pub use location::MAX_CHANGES_PER_SAVE;
@@ -61,7 +63,7 @@ const SUB_UPDATE: Sql = Sql::both(
      WHERE domain = ? AND username = ?",
 );
 const SUB_DELETE: Sql = Sql::both("DELETE FROM sip_subscriber WHERE domain = ? AND username = ?");
-const SUB_DIGESTS: Sql =
+pub(super) const SUB_DIGESTS: Sql =
     Sql::both("SELECT ha1, ha1b, ha1_sha256 FROM sip_subscriber WHERE domain = ? AND username = ?");
 const SUB_LIST: Sql =
     Sql::both("SELECT domain, username FROM sip_subscriber ORDER BY domain, username");
