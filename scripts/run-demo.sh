@@ -115,9 +115,27 @@ admins: [alice@localhost]
 listeners:
   - { kind: c2s, addr: "127.0.0.1:5222" }
   - { kind: s2s, addr: "127.0.0.1:5269" }
+  - { kind: https, addr: "127.0.0.1:5281" }
 hosts:
   - domain: localhost
     tls: { cert: $CERT, key: $KEY }
+# Multi-user chat, like Prosody's Component "conference.localhost" "muc".
+components:
+  - { domain: conference.localhost, kind: muc }
+# WebSocket (RFC 7395), BOSH and host-meta on the https listener.
+web:
+  websocket_url: "wss://{domain}:5281/xmpp-websocket"
+  bosh_url: "https://{domain}:5281/http-bind"
+upload:
+  enabled: true
+  public_url: "https://{domain}:5281"
+  directory: $STATE/upload
+# STUN/TURN for calls (XEP-0215), with credentials turnd accepts.
+extdisco:
+  services:
+    - { type: stun, host: 127.0.0.1, port: 3478, transport: udp }
+    - { type: turn, host: 127.0.0.1, port: 3478, transport: udp }
+  secret: demo-rest-secret
 YAML
 for u in alice bob; do
     "$BIN/xmppctl" -c "$STATE/xmppd.yaml" register "$u" localhost "$u-secret" >/dev/null 2>&1 \
@@ -135,7 +153,10 @@ RTC suite demo is running (logs in $STATE/logs/):
                       metrics: http://127.0.0.1:9641/metrics
   SIP (sipd)          domain localhost: sip:127.0.0.1:5060 (UDP and TCP)
                       sips:127.0.0.1:5061 (TLS)    wss://127.0.0.1:8443/ (WebSocket, RFC 7118)
-  XMPP (xmppd)        domain localhost: 127.0.0.1:5222 (STARTTLS), 5269 (s2s: not yet federating)
+  XMPP (xmppd)        domain localhost: 127.0.0.1:5222 (STARTTLS), 5269 (s2s)
+                      MUC conference.localhost, upload upload.localhost
+                      wss://127.0.0.1:5281/xmpp-websocket   https://127.0.0.1:5281/http-bind
+                      TURN credentials for XMPP calls via XEP-0215 (shared REST secret)
   Accounts            alice / alice-secret      bob / bob-secret
                       (TURN user, SIP alice@localhost, XMPP alice@localhost; same for bob)
   Certificate         $CERT (self-signed, for "localhost")
