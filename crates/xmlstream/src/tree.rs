@@ -5,6 +5,8 @@
 //! reader see the stream header's namespace declarations and enforce
 //! attribute and depth limits before anything is allocated for them.
 
+use std::borrow::Cow;
+
 use rxml::{NcName, RawEvent};
 
 use crate::element::{Attribute, Element};
@@ -28,10 +30,27 @@ struct Head {
 #[derive(Debug, Default)]
 struct Scopes {
     /// `(prefix, namespace)`; the default namespace has the empty prefix and
-    /// an empty namespace undeclares it.
-    decls: Vec<(String, String)>,
+    /// an empty namespace undeclares it. Well-known names are borrowed
+    /// ([`intern`]): every stream declares them, so each connection would
+    /// otherwise hold its own copies for its lifetime.
+    decls: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     /// `decls.len()` when each open element started.
     marks: Vec<usize>,
+}
+
+/// Prefixes and namespaces every XMPP stream header declares (RFC 6120 §4.8).
+const WELL_KNOWN: [&str; 6] = [
+    "",
+    "stream",
+    ns::STREAMS,
+    ns::CLIENT,
+    ns::SERVER,
+    ns::COMPONENT_ACCEPT,
+];
+
+/// `s` as a `'static` string when it is one of [`WELL_KNOWN`].
+fn well_known(s: &str) -> Option<&'static str> {
+    WELL_KNOWN.iter().find(|w| **w == s).copied()
 }
 
 impl Scopes {
@@ -45,7 +64,7 @@ impl Scopes {
         }
     }
 
-    fn innermost(&self) -> &[(String, String)] {
+    fn innermost(&self) -> &[(Cow<'static, str>, Cow<'static, str>)] {
         let mark = self.marks.last().copied().unwrap_or(0);
         self.decls.get(mark..).unwrap_or(&[])
     }
@@ -62,7 +81,10 @@ impl Scopes {
             ));
         }
         if prefix != "xml" {
-            self.decls.push((prefix.to_owned(), uri));
+            let prefix =
+                well_known(prefix).map_or_else(|| Cow::Owned(prefix.to_owned()), Cow::Borrowed);
+            let uri = well_known(&uri).map_or(Cow::Owned(uri), Cow::Borrowed);
+            self.decls.push((prefix, uri));
         }
         Ok(())
     }
@@ -75,7 +97,7 @@ impl Scopes {
             .iter()
             .rev()
             .find(|(p, _)| p == prefix)
-            .map(|(_, uri)| uri.as_str())
+            .map(|(_, uri)| uri.as_ref())
     }
 
     fn resolve(&self, prefix: Option<&NcName>) -> Result<String, StreamError> {
@@ -255,7 +277,7 @@ impl TreeBuilder {
             .innermost()
             .iter()
             .filter(|(prefix, uri)| !prefix.is_empty() && uri != ns::STREAMS)
-            .cloned()
+            .map(|(prefix, uri)| (prefix.to_string(), uri.to_string()))
             .collect();
         Ok(StreamHeader {
             content_ns,
@@ -361,6 +383,23 @@ mod tests {
         s.declare("xml", ns::XML.into()).unwrap();
         assert!(s.decls.is_empty());
         assert_eq!(s.lookup("xml"), Some(ns::XML));
+    }
+
+    #[test]
+    fn stream_header_declarations_are_kept_without_allocating() {
+        let mut s = Scopes::default();
+        s.open();
+        s.declare("", ns::CLIENT.into()).unwrap();
+        s.declare("stream", ns::STREAMS.into()).unwrap();
+        s.declare("db", ns::DIALBACK.into()).unwrap();
+        let borrowed: Vec<bool> = s
+            .decls
+            .iter()
+            .map(|(p, u)| matches!((p, u), (Cow::Borrowed(_), Cow::Borrowed(_))))
+            .collect();
+        assert_eq!(borrowed, [true, true, false]);
+        assert_eq!(s.lookup("stream"), Some(ns::STREAMS));
+        assert_eq!(s.lookup("db"), Some(ns::DIALBACK));
     }
 
     #[test]
