@@ -98,7 +98,7 @@ impl StreamReader {
             limits,
             authenticated: false,
             parser: new_parser(&limits),
-            tree: TreeBuilder::new(limits),
+            tree: TreeBuilder::new(),
             buf: Vec::new(),
             pos: 0,
             since_boundary: 0,
@@ -162,7 +162,7 @@ impl StreamReader {
     /// that triggers the restart.
     pub fn reset(&mut self) {
         self.parser = new_parser(&self.limits);
-        self.tree = TreeBuilder::new(self.limits);
+        self.tree = TreeBuilder::new();
         self.since_boundary = 0;
         self.state = State::Reading;
     }
@@ -187,7 +187,7 @@ impl StreamReader {
                 // Release everything the dead stream held.
                 self.buf = Vec::new();
                 self.pos = 0;
-                self.tree = TreeBuilder::new(self.limits);
+                self.tree = TreeBuilder::new();
                 Err(e)
             }
         }
@@ -212,7 +212,7 @@ impl StreamReader {
             match result {
                 Ok(Some(raw)) => {
                     let len = raw.metrics().len();
-                    match self.tree.handle(raw)? {
+                    match self.tree.handle(raw, &self.limits)? {
                         None => {}
                         Some(Event::Keepalive) => {
                             self.since_boundary = self.since_boundary.saturating_sub(len);
@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn stream_reader_stays_small() {
         let size = std::mem::size_of::<StreamReader>();
-        assert!(size <= 680, "a StreamReader is {size} bytes");
+        assert!(size <= 624, "a StreamReader is {size} bytes");
         assert!(std::mem::size_of::<State>() <= 16);
     }
 }

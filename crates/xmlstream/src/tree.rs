@@ -119,8 +119,10 @@ impl Scopes {
 
 /// Turns raw events into stream events, enforcing the structural limits.
 #[derive(Debug)]
+///
+/// It does not keep its own copy of the [`Limits`]: the reader passes its
+/// own with each event, so a connection holds them once.
 pub(crate) struct TreeBuilder {
-    limits: Limits,
     scopes: Scopes,
     head: Option<Head>,
     /// Open elements of the stanza being read; empty between stanzas.
@@ -130,9 +132,8 @@ pub(crate) struct TreeBuilder {
 }
 
 impl TreeBuilder {
-    pub(crate) fn new(limits: Limits) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            limits,
             scopes: Scopes::default(),
             head: None,
             stack: Vec::new(),
@@ -149,15 +150,19 @@ impl TreeBuilder {
     }
 
     /// Process one raw event; `Some` when it completes a stream event.
-    pub(crate) fn handle(&mut self, raw: RawEvent) -> Result<Option<Event>, StreamError> {
+    pub(crate) fn handle(
+        &mut self,
+        raw: RawEvent,
+        limits: &Limits,
+    ) -> Result<Option<Event>, StreamError> {
         match raw {
             RawEvent::XmlDeclaration(..) => Ok(None),
             RawEvent::ElementHeadOpen(_, (prefix, name)) => {
-                self.open_head(prefix, name)?;
+                self.open_head(prefix, name, limits)?;
                 Ok(None)
             }
             RawEvent::Attribute(_, (prefix, name), value) => {
-                self.push_attribute(prefix, name, value)?;
+                self.push_attribute(prefix, name, value, limits)?;
                 Ok(None)
             }
             RawEvent::ElementHeadClose(_) => self.close_head(),
@@ -166,15 +171,20 @@ impl TreeBuilder {
         }
     }
 
-    fn open_head(&mut self, prefix: Option<NcName>, name: NcName) -> Result<(), StreamError> {
+    fn open_head(
+        &mut self,
+        prefix: Option<NcName>,
+        name: NcName,
+        limits: &Limits,
+    ) -> Result<(), StreamError> {
         if self.stream_open {
             let depth = self.stack.len() + 1;
-            if depth > self.limits.effective_depth() {
+            if depth > limits.effective_depth() {
                 return Err(StreamError::PolicyViolation(Limit::Depth));
             }
             if !self.stack.is_empty() {
                 self.child_elements += 1;
-                if self.child_elements > self.limits.max_child_elements {
+                if self.child_elements > limits.max_child_elements {
                     return Err(StreamError::PolicyViolation(Limit::ChildElements));
                 }
             }
@@ -192,6 +202,7 @@ impl TreeBuilder {
         prefix: Option<NcName>,
         name: NcName,
         value: String,
+        limits: &Limits,
     ) -> Result<(), StreamError> {
         let head =
             self.head
@@ -199,10 +210,10 @@ impl TreeBuilder {
                 .ok_or(StreamError::NotWellFormed(rxml::Error::InvalidSyntax(
                     "attribute outside a start tag",
                 )))?;
-        if head.attrs.len() >= self.limits.max_attributes {
+        if head.attrs.len() >= limits.max_attributes {
             return Err(StreamError::PolicyViolation(Limit::Attributes));
         }
-        if value.len() > self.limits.max_attribute_value_bytes {
+        if value.len() > limits.max_attribute_value_bytes {
             return Err(StreamError::PolicyViolation(Limit::AttributeValueBytes));
         }
         head.attrs.push((prefix, name, value));
