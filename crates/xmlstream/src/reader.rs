@@ -32,7 +32,8 @@ pub enum Event {
 enum State {
     Reading,
     Closed,
-    Failed(StreamError),
+    /// Boxed: rare, and every connection's reader pays for the slot.
+    Failed(Box<StreamError>),
 }
 
 /// Incremental, namespace-aware reader for one direction of an XMPP stream.
@@ -97,7 +98,7 @@ impl StreamReader {
             limits,
             authenticated: false,
             parser: new_parser(&limits),
-            tree: TreeBuilder::new(limits),
+            tree: TreeBuilder::new(),
             buf: Vec::new(),
             pos: 0,
             since_boundary: 0,
@@ -161,7 +162,7 @@ impl StreamReader {
     /// that triggers the restart.
     pub fn reset(&mut self) {
         self.parser = new_parser(&self.limits);
-        self.tree = TreeBuilder::new(self.limits);
+        self.tree = TreeBuilder::new();
         self.since_boundary = 0;
         self.state = State::Reading;
     }
@@ -172,7 +173,7 @@ impl StreamReader {
         match &self.state {
             State::Reading => {}
             State::Closed => return Ok(None),
-            State::Failed(e) => return Err(*e),
+            State::Failed(e) => return Err(**e),
         }
         match self.advance() {
             Ok(Some(Event::StreamClose)) => {
@@ -182,11 +183,11 @@ impl StreamReader {
             }
             Ok(other) => Ok(other),
             Err(e) => {
-                self.state = State::Failed(e);
+                self.state = State::Failed(Box::new(e));
                 // Release everything the dead stream held.
                 self.buf = Vec::new();
                 self.pos = 0;
-                self.tree = TreeBuilder::new(self.limits);
+                self.tree = TreeBuilder::new();
                 Err(e)
             }
         }
@@ -211,7 +212,7 @@ impl StreamReader {
             match result {
                 Ok(Some(raw)) => {
                     let len = raw.metrics().len();
-                    match self.tree.handle(raw)? {
+                    match self.tree.handle(raw, &self.limits)? {
                         None => {}
                         Some(Event::Keepalive) => {
                             self.since_boundary = self.since_boundary.saturating_sub(len);
@@ -262,4 +263,18 @@ fn new_parser(limits: &Limits) -> RawParser {
         max_token_length: limits.effective_token_bytes(),
         ..rxml::Options::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection holds a reader for its whole life (xmppd keeps tens
+    /// of thousands idle): rare state such as a failure stays boxed.
+    #[test]
+    fn stream_reader_stays_small() {
+        let size = std::mem::size_of::<StreamReader>();
+        assert!(size <= 624, "a StreamReader is {size} bytes");
+        assert!(std::mem::size_of::<State>() <= 16);
+    }
 }

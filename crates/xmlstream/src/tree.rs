@@ -5,6 +5,8 @@
 //! reader see the stream header's namespace declarations and enforce
 //! attribute and depth limits before anything is allocated for them.
 
+use std::borrow::Cow;
+
 use rxml::{NcName, RawEvent};
 
 use crate::element::{Attribute, Element};
@@ -28,10 +30,27 @@ struct Head {
 #[derive(Debug, Default)]
 struct Scopes {
     /// `(prefix, namespace)`; the default namespace has the empty prefix and
-    /// an empty namespace undeclares it.
-    decls: Vec<(String, String)>,
+    /// an empty namespace undeclares it. Well-known names are borrowed
+    /// ([`intern`]): every stream declares them, so each connection would
+    /// otherwise hold its own copies for its lifetime.
+    decls: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     /// `decls.len()` when each open element started.
     marks: Vec<usize>,
+}
+
+/// Prefixes and namespaces every XMPP stream header declares (RFC 6120 §4.8).
+const WELL_KNOWN: [&str; 6] = [
+    "",
+    "stream",
+    ns::STREAMS,
+    ns::CLIENT,
+    ns::SERVER,
+    ns::COMPONENT_ACCEPT,
+];
+
+/// `s` as a `'static` string when it is one of [`WELL_KNOWN`].
+fn well_known(s: &str) -> Option<&'static str> {
+    WELL_KNOWN.iter().find(|w| **w == s).copied()
 }
 
 impl Scopes {
@@ -45,7 +64,7 @@ impl Scopes {
         }
     }
 
-    fn innermost(&self) -> &[(String, String)] {
+    fn innermost(&self) -> &[(Cow<'static, str>, Cow<'static, str>)] {
         let mark = self.marks.last().copied().unwrap_or(0);
         self.decls.get(mark..).unwrap_or(&[])
     }
@@ -62,7 +81,10 @@ impl Scopes {
             ));
         }
         if prefix != "xml" {
-            self.decls.push((prefix.to_owned(), uri));
+            let prefix =
+                well_known(prefix).map_or_else(|| Cow::Owned(prefix.to_owned()), Cow::Borrowed);
+            let uri = well_known(&uri).map_or(Cow::Owned(uri), Cow::Borrowed);
+            self.decls.push((prefix, uri));
         }
         Ok(())
     }
@@ -75,7 +97,7 @@ impl Scopes {
             .iter()
             .rev()
             .find(|(p, _)| p == prefix)
-            .map(|(_, uri)| uri.as_str())
+            .map(|(_, uri)| uri.as_ref())
     }
 
     fn resolve(&self, prefix: Option<&NcName>) -> Result<String, StreamError> {
@@ -97,8 +119,10 @@ impl Scopes {
 
 /// Turns raw events into stream events, enforcing the structural limits.
 #[derive(Debug)]
+///
+/// It does not keep its own copy of the [`Limits`]: the reader passes its
+/// own with each event, so a connection holds them once.
 pub(crate) struct TreeBuilder {
-    limits: Limits,
     scopes: Scopes,
     head: Option<Head>,
     /// Open elements of the stanza being read; empty between stanzas.
@@ -108,9 +132,8 @@ pub(crate) struct TreeBuilder {
 }
 
 impl TreeBuilder {
-    pub(crate) fn new(limits: Limits) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            limits,
             scopes: Scopes::default(),
             head: None,
             stack: Vec::new(),
@@ -127,15 +150,19 @@ impl TreeBuilder {
     }
 
     /// Process one raw event; `Some` when it completes a stream event.
-    pub(crate) fn handle(&mut self, raw: RawEvent) -> Result<Option<Event>, StreamError> {
+    pub(crate) fn handle(
+        &mut self,
+        raw: RawEvent,
+        limits: &Limits,
+    ) -> Result<Option<Event>, StreamError> {
         match raw {
             RawEvent::XmlDeclaration(..) => Ok(None),
             RawEvent::ElementHeadOpen(_, (prefix, name)) => {
-                self.open_head(prefix, name)?;
+                self.open_head(prefix, name, limits)?;
                 Ok(None)
             }
             RawEvent::Attribute(_, (prefix, name), value) => {
-                self.push_attribute(prefix, name, value)?;
+                self.push_attribute(prefix, name, value, limits)?;
                 Ok(None)
             }
             RawEvent::ElementHeadClose(_) => self.close_head(),
@@ -144,15 +171,20 @@ impl TreeBuilder {
         }
     }
 
-    fn open_head(&mut self, prefix: Option<NcName>, name: NcName) -> Result<(), StreamError> {
+    fn open_head(
+        &mut self,
+        prefix: Option<NcName>,
+        name: NcName,
+        limits: &Limits,
+    ) -> Result<(), StreamError> {
         if self.stream_open {
             let depth = self.stack.len() + 1;
-            if depth > self.limits.effective_depth() {
+            if depth > limits.effective_depth() {
                 return Err(StreamError::PolicyViolation(Limit::Depth));
             }
             if !self.stack.is_empty() {
                 self.child_elements += 1;
-                if self.child_elements > self.limits.max_child_elements {
+                if self.child_elements > limits.max_child_elements {
                     return Err(StreamError::PolicyViolation(Limit::ChildElements));
                 }
             }
@@ -170,6 +202,7 @@ impl TreeBuilder {
         prefix: Option<NcName>,
         name: NcName,
         value: String,
+        limits: &Limits,
     ) -> Result<(), StreamError> {
         let head =
             self.head
@@ -177,10 +210,10 @@ impl TreeBuilder {
                 .ok_or(StreamError::NotWellFormed(rxml::Error::InvalidSyntax(
                     "attribute outside a start tag",
                 )))?;
-        if head.attrs.len() >= self.limits.max_attributes {
+        if head.attrs.len() >= limits.max_attributes {
             return Err(StreamError::PolicyViolation(Limit::Attributes));
         }
-        if value.len() > self.limits.max_attribute_value_bytes {
+        if value.len() > limits.max_attribute_value_bytes {
             return Err(StreamError::PolicyViolation(Limit::AttributeValueBytes));
         }
         head.attrs.push((prefix, name, value));
@@ -255,7 +288,7 @@ impl TreeBuilder {
             .innermost()
             .iter()
             .filter(|(prefix, uri)| !prefix.is_empty() && uri != ns::STREAMS)
-            .cloned()
+            .map(|(prefix, uri)| (prefix.to_string(), uri.to_string()))
             .collect();
         Ok(StreamHeader {
             content_ns,
@@ -361,6 +394,23 @@ mod tests {
         s.declare("xml", ns::XML.into()).unwrap();
         assert!(s.decls.is_empty());
         assert_eq!(s.lookup("xml"), Some(ns::XML));
+    }
+
+    #[test]
+    fn stream_header_declarations_are_kept_without_allocating() {
+        let mut s = Scopes::default();
+        s.open();
+        s.declare("", ns::CLIENT.into()).unwrap();
+        s.declare("stream", ns::STREAMS.into()).unwrap();
+        s.declare("db", ns::DIALBACK.into()).unwrap();
+        let borrowed: Vec<bool> = s
+            .decls
+            .iter()
+            .map(|(p, u)| matches!((p, u), (Cow::Borrowed(_), Cow::Borrowed(_))))
+            .collect();
+        assert_eq!(borrowed, [true, true, false]);
+        assert_eq!(s.lookup("stream"), Some(ns::STREAMS));
+        assert_eq!(s.lookup("db"), Some(ns::DIALBACK));
     }
 
     #[test]

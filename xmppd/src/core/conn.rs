@@ -386,3 +386,20 @@ impl Server {
         self.arm_conn(conn);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::session::Session;
+
+    /// Each idle client pays for one `Connection` and one `Session` for its
+    /// whole life (both boxed in the server's maps): rarely used state stays
+    /// boxed behind them (stream-management, a reader's failure).
+    #[test]
+    fn connection_and_session_records_stay_small() {
+        let conn = std::mem::size_of::<Connection>();
+        let session = std::mem::size_of::<Session>();
+        assert!(conn <= 1008, "a Connection is {conn} bytes");
+        assert!(session <= 304, "a Session is {session} bytes");
+    }
+}

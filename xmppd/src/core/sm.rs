@@ -90,15 +90,15 @@ impl Server {
                     self.sm_tokens.insert(t.clone(), sid);
                 }
                 if let Some(s) = self.sessions.get_mut(&sid) {
-                    s.sm = Some(SmState {
+                    s.sm = Some(Box::new(SmState {
                         token,
                         ..SmState::default()
-                    });
+                    }));
                 }
                 self.write_element(conn, &reply);
             }
             "r" if enabled => {
-                let h = self.sessions.get(&sid).and_then(|s| s.sm.as_ref()).map(SmState::handled);
+                let h = self.sessions.get(&sid).and_then(|s| s.sm.as_ref()).map(|sm| sm.handled());
                 self.write_element(conn, &ack(h.unwrap_or(0)));
             }
             "a" if enabled => match e.attribute("h").and_then(|h| h.parse::<u32>().ok()) {

@@ -44,8 +44,9 @@ pub(crate) struct Session {
     pub(crate) inactive: bool,
     /// Presence held while inactive.
     pub(crate) csi_queue: Vec<Element>,
-    /// Stream management (XEP-0198), once enabled.
-    pub(crate) sm: Option<SmState>,
+    /// Stream management (XEP-0198), once enabled. Boxed: most sessions
+    /// never enable it, and every session pays for the slot.
+    pub(crate) sm: Option<Box<SmState>>,
     /// While detached: when the session ends if not resumed.
     pub(crate) detached_until: Option<Instant>,
     /// Storage requests in flight on this session's behalf.
@@ -214,7 +215,7 @@ impl Server {
             if let Some(token) = &sm.token {
                 self.sm_tokens.remove(token);
             }
-            self.sm_reroute_unacked(&s.jid, sm);
+            self.sm_reroute_unacked(&s.jid, *sm);
         }
         self.maybe_unload(&bare);
     }

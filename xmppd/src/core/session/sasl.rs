@@ -391,6 +391,12 @@ impl Server {
             return;
         };
         c.user = Some(user.clone());
+        // Channel-binding data is only for SASL (RFC 5929, RFC 9266): drop it
+        // now so an idle authenticated connection does not keep it.
+        if let Some(tls) = &mut c.tls {
+            tls.server_end_point = None;
+            tls.exporter = None;
+        }
         c.stage = Stage::ExpectHeader;
         c.header_sent = false;
         c.reader.set_authenticated(true);
