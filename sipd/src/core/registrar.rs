@@ -355,37 +355,48 @@ impl Core {
         outbound: bool,
         now: Instant,
     ) {
+        use std::fmt::Write as _;
         let mut live: Vec<&Binding> = bindings.iter().filter(|b| b.expires > 0).collect();
         live.sort_by_key(|b| std::cmp::Reverse(b.q));
-        let mut extra: Vec<(&str, Vec<u8>)> = Vec::with_capacity(live.len() + 4);
+        // Every Contact value goes into one buffer (one allocation, not one per
+        // binding); `ends` marks where each value stops.
+        let mut text = String::with_capacity(live.len() * 96);
+        let mut ends: Vec<usize> = Vec::with_capacity(live.len());
         for b in live {
-            let mut v = format!("<{}>;expires={}", b.contact, b.expires);
+            // Writing into a String cannot fail.
+            let _ = write!(text, "<{}>;expires={}", b.contact, b.expires);
             if b.q < 1000 {
-                v.push_str(&format!(";q=0.{:03}", b.q));
+                let _ = write!(text, ";q=0.{:03}", b.q);
             }
             if let Some(i) = &b.instance {
-                v.push_str(&format!(";+sip.instance=\"{i}\""));
+                let _ = write!(text, ";+sip.instance=\"{i}\"");
             }
             if let Some(r) = b.reg_id {
-                v.push_str(&format!(";reg-id={r}"));
+                let _ = write!(text, ";reg-id={r}");
             }
-            extra.push(("Contact", v.into_bytes()));
+            ends.push(text.len());
         }
-        if outbound {
-            extra.push(("Require", b"outbound".to_vec()));
-            extra.push((
-                "Flow-Timer",
-                self.cfg.registrar.flow_timer.to_string().into_bytes(),
+        let flow_timer = outbound.then(|| self.cfg.registrar.flow_timer.to_string());
+        let mut refs: Vec<(&str, &[u8])> = Vec::with_capacity(ends.len() + 4);
+        let mut start = 0;
+        for end in ends {
+            refs.push((
+                "Contact",
+                text.as_bytes().get(start..end).unwrap_or_default(),
             ));
+            start = end;
+        }
+        if let Some(timer) = &flow_timer {
+            refs.push(("Require", b"outbound"));
+            refs.push(("Flow-Timer", timer.as_bytes()));
         }
         if has_token(msg, HeaderName::Supported, "path") {
-            extra.extend(
+            refs.extend(
                 msg.headers_named(HeaderName::Path)
-                    .map(|h| ("Path", h.value().to_vec())),
+                    .map(|h| ("Path", h.value())),
             );
         }
-        extra.push(("Supported", b"path, outbound".to_vec()));
-        let refs: Vec<(&str, &[u8])> = extra.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        refs.push(("Supported", b"path, outbound"));
         self.reply(sid, msg, 200, "OK", &refs, now);
     }
 }
