@@ -33,6 +33,17 @@ pub struct WebConfig {
     /// Public URL of the BOSH endpoint announced in host-meta, or empty
     /// to announce none. Default: empty.
     pub bosh_url: String,
+    /// BOSH sessions from one address at once. Default: 16.
+    pub bosh_max_sessions_per_ip: usize,
+    /// BOSH requests per second from one address (bursts of twice this).
+    /// Default: 20.
+    pub bosh_requests_per_second: u32,
+    /// Longest time the server holds a BOSH request (the client's `wait`
+    /// is capped to it, XEP-0124 §7.1). Default: 60.
+    pub bosh_max_wait_seconds: u64,
+    /// Seconds without a request before a BOSH session ends (`inactivity`).
+    /// Default: 60.
+    pub bosh_inactivity_seconds: u64,
 }
 
 impl Default for WebConfig {
@@ -49,6 +60,10 @@ impl Default for WebConfig {
             websocket: true,
             websocket_url: "wss://{domain}:5281/xmpp-websocket".into(),
             bosh_url: String::new(),
+            bosh_max_sessions_per_ip: 16,
+            bosh_requests_per_second: 20,
+            bosh_max_wait_seconds: 60,
+            bosh_inactivity_seconds: 60,
         }
     }
 }
@@ -70,6 +85,18 @@ impl WebConfig {
                 "web.websocket_max_message_bytes",
                 "must be between 1024 and 16777216",
             ));
+        }
+        if self.bosh_max_sessions_per_ip == 0 {
+            return Err(("web.bosh_max_sessions_per_ip", "must be at least 1"));
+        }
+        if self.bosh_requests_per_second == 0 {
+            return Err(("web.bosh_requests_per_second", "must be at least 1"));
+        }
+        if !(1..=3600).contains(&self.bosh_max_wait_seconds) {
+            return Err(("web.bosh_max_wait_seconds", "must be between 1 and 3600"));
+        }
+        if !(1..=86_400).contains(&self.bosh_inactivity_seconds) {
+            return Err(("web.bosh_inactivity_seconds", "must be between 1 and 86400"));
         }
         if !self.bosh_path.starts_with('/') {
             return Err(("web.bosh_path", "must start with /"));

@@ -31,16 +31,8 @@ const NS_HTTPBIND: &str = "http://jabber.org/protocol/httpbind";
 /// XEP-0206 namespace.
 const NS_XBOSH: &str = "urn:xmpp:xbosh";
 const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
-/// Longest hold of a request we accept (XEP-0124 §7.1 `wait`).
-const MAX_WAIT_SECS: u64 = 60;
-/// Seconds without a request before a session ends (XEP-0124 §7.1 `inactivity`).
-const INACTIVITY_SECS: u64 = 60;
 /// Requests the client may have open at once (XEP-0124 §7.1 `requests`).
 const REQUESTS: u64 = 2;
-/// Sessions from one address.
-const MAX_SESSIONS_PER_IP: usize = 16;
-/// Requests per second from one address (burst 40).
-const REQUEST_RATE: f64 = 20.0;
 
 /// One session's shared state.
 #[derive(Debug)]
@@ -68,18 +60,32 @@ struct State {
     held: usize,
 }
 
-/// All BOSH sessions and the per-address limits.
+/// All BOSH sessions and the per-address limits (`web.bosh_*`).
 #[derive(Debug)]
 pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Arc<Session>>>,
     rate: Mutex<KeyedLimiter<IpAddr>>,
+    /// Sessions from one address.
+    max_per_ip: usize,
+    /// Longest hold of a request (XEP-0124 §7.1 `wait`).
+    max_wait_secs: u64,
+    /// Seconds without a request before a session ends (§7.1 `inactivity`).
+    inactivity_secs: u64,
 }
 
-impl Default for Sessions {
-    fn default() -> Self {
+impl Sessions {
+    /// No sessions yet, with the limits of `web`.
+    pub(crate) fn new(web: &crate::config::WebConfig) -> Self {
+        let rps = web.bosh_requests_per_second;
         Self {
             map: Mutex::default(),
-            rate: Mutex::new(KeyedLimiter::new(RateLimit::new(40, REQUEST_RATE), 65_536)),
+            rate: Mutex::new(KeyedLimiter::new(
+                RateLimit::new(rps.saturating_mul(2), f64::from(rps)),
+                65_536,
+            )),
+            max_per_ip: web.bosh_max_sessions_per_ip,
+            max_wait_secs: web.bosh_max_wait_seconds,
+            inactivity_secs: web.bosh_inactivity_seconds,
         }
     }
 }
@@ -228,13 +234,13 @@ async fn create(b: Body, peer: SocketAddr, ctx: &WebContext) -> String {
     let wait = b
         .attr("wait")
         .and_then(|w| w.parse().ok())
-        .unwrap_or(MAX_WAIT_SECS)
-        .clamp(1, MAX_WAIT_SECS);
+        .unwrap_or(ctx.bosh.max_wait_secs)
+        .clamp(1, ctx.bosh.max_wait_secs);
     let count = lock(&ctx.bosh.map)
         .values()
         .filter(|s| s.peer == peer.ip())
         .count();
-    if count >= MAX_SESSIONS_PER_IP {
+    if count >= ctx.bosh.max_per_ip {
         return terminate(Some("policy-violation"));
     }
     let (tx, rx) = crate::shell::mailbox::mailbox();
@@ -286,8 +292,9 @@ async fn create(b: Body, peer: SocketAddr, ctx: &WebContext) -> String {
         conn,
         data: stream_header(&to),
     });
+    let inactivity = ctx.bosh.inactivity_secs;
     let attrs = format!(
-        " sid='{sid}' wait='{wait}' hold='1' requests='{REQUESTS}' polling='1' inactivity='{INACTIVITY_SECS}' \
+        " sid='{sid}' wait='{wait}' hold='1' requests='{REQUESTS}' polling='1' inactivity='{inactivity}' \
 ver='1.11' from='{to}' xmpp:version='1.0' xmpp:restartlogic='true'"
     );
     let content = hold(&session, wait).await;
@@ -422,14 +429,14 @@ async fn session_task(
                 session.wake.notify_waiters();
                 if closed {
                     // The core has forgotten the connection.
-                    tokio::time::sleep(Duration::from_secs(MAX_WAIT_SECS)).await;
+                    tokio::time::sleep(Duration::from_secs(all.max_wait_secs)).await;
                     break;
                 }
             }
             _ = tick.tick() => {
                 let idle = {
                     let st = lock(&session.state);
-                    st.held == 0 && st.last_request.elapsed() > Duration::from_secs(INACTIVITY_SECS)
+                    st.held == 0 && st.last_request.elapsed() > Duration::from_secs(all.inactivity_secs)
                 };
                 if idle {
                     lock(&all.map).remove(&sid);

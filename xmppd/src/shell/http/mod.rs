@@ -320,7 +320,7 @@ pub(crate) fn start(
         connections: Arc::new(Semaphore::new(config.web.max_connections)),
         shutdown,
         tls_handshake_seconds: config.transport.tls_handshake_seconds,
-        bosh: Arc::default(),
+        bosh: Arc::new(bosh::Sessions::new(&config.web)),
     })
 }
 
