@@ -96,6 +96,80 @@ def log_tail(text: str, lines: int = 60) -> str:
     return "\n".join(rows[-lines:])
 
 
+class DaemonProcess:
+    """The process side shared by the sipd and xmppd wrappers: start the
+    binary with `--config`, collect stdout, wait for the `READY {json}` line,
+    stop with SIGTERM or SIGKILL. Subclasses set `name`, `bin`,
+    `config_path` and `log_path`, and provide `report()`."""
+
+    name: str
+    bin: str
+    config_path: Path
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    stdout_lines: list[str]
+
+    def report(self) -> str:
+        raise NotImplementedError
+
+    def _read_stdout(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            self.stdout_lines.append(line.rstrip("\n"))
+
+    def _launch(self, timeout: float) -> dict:
+        """Start the daemon and return its READY information."""
+        assert not self.running(), "already running"
+        self.stdout_lines = []
+        with open(self.log_path, "a") as log:
+            log.write(f"==== starting {self.bin} --config {self.config_path}\n")
+            log.flush()
+            self.proc = subprocess.Popen([self.bin, "--config", str(self.config_path)], stdout=subprocess.PIPE,
+                                         stderr=log, stdin=subprocess.DEVNULL, text=True,
+                                         env={**os.environ, "RUST_LOG": ""})
+        threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.stdout_lines):
+                if line.startswith("READY "):
+                    return json.loads(line[len("READY "):])
+            if self.proc.poll() is not None:
+                time.sleep(0.1)
+                pytest.fail(f"{self.name} exited with {self.proc.returncode} before READY\n{self.report()}",
+                            pytrace=False)
+            time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        pytest.fail(f"{self.name} printed no READY line within {timeout:.0f}s\n{self.report()}", pytrace=False)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM; returns the exit status (fails if the daemon does not exit in time)."""
+        if self.running():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                pytest.fail(f"{self.name} did not exit within {timeout:.0f}s of SIGTERM\n{self.report()}",
+                            pytrace=False)
+        return self.proc.returncode if self.proc else 0
+
+    def kill9(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        assert self.proc.returncode == -signal.SIGKILL
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
 class Turnd:
     """One turnd process with its own config, SQLite database and log.
 

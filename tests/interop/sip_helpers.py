@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT, free_port, log_tail, tool
+from helpers import REPO_ROOT, DaemonProcess, free_port, log_tail, tool
 from xmpp_helpers import deep_merge, make_certificate
 
 DOMAIN = "localhost"
@@ -50,7 +50,7 @@ def sbinary(name: str) -> str:
     return str(path)
 
 
-class Sipd:
+class Sipd(DaemonProcess):
     """One sipd process with UDP, TLS and WSS listeners on 127.0.0.1."""
 
     def __init__(self, workdir: Path, config: dict | None = None, name: str = "sipd"):
@@ -129,60 +129,15 @@ class Sipd:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _read_stdout(self, proc: subprocess.Popen) -> None:
-        for line in proc.stdout:
-            self.stdout_lines.append(line.rstrip("\n"))
-
     def start(self, timeout: float = 30.0) -> "Sipd":
         """Start sipd and wait for its READY line (listeners learned from it)."""
-        assert not self.running(), "already running"
-        self.stdout_lines = []
         self.listeners = {}
-        with open(self.log_path, "a") as log:
-            log.write(f"==== starting {self.bin} --config {self.config_path}\n")
-            log.flush()
-            self.proc = subprocess.Popen([self.bin, "--config", str(self.config_path)], stdout=subprocess.PIPE,
-                                         stderr=log, stdin=subprocess.DEVNULL, text=True,
-                                         env={**os.environ, "RUST_LOG": ""})
-        threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.stdout_lines):
-                if line.startswith("READY "):
-                    info = json.loads(line[len("READY "):])
-                    assert info.get("daemon") == "sipd", line
-                    for item in info["listeners"]:
-                        host, _, port = item["addr"].rpartition(":")
-                        self.listeners.setdefault(item["proto"], (host.strip("[]"), int(port)))
-                    return self
-            if self.proc.poll() is not None:
-                time.sleep(0.1)
-                pytest.fail(f"sipd exited with {self.proc.returncode} before READY\n{self.report()}", pytrace=False)
-            time.sleep(0.05)
-        self.proc.kill()
-        self.proc.wait()
-        pytest.fail(f"sipd printed no READY line within {timeout:.0f}s\n{self.report()}", pytrace=False)
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM; returns the exit status (fails if sipd does not exit in time)."""
-        if self.running():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail(f"sipd did not exit within {timeout:.0f}s of SIGTERM\n{self.report()}", pytrace=False)
-        return self.proc.returncode if self.proc else 0
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        info = self._launch(timeout)
+        assert info.get("daemon") == "sipd", info
+        for item in info["listeners"]:
+            host, _, port = item["addr"].rpartition(":")
+            self.listeners.setdefault(item["proto"], (host.strip("[]"), int(port)))
+        return self
 
     def report(self) -> str:
         return "\n".join([f"config {self.config_path}:\n{self.config_path.read_text()}",

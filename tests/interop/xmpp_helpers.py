@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT, log_tail
+from helpers import REPO_ROOT, DaemonProcess, log_tail
 
 HOST = "localhost"
 ALICE = ("alice", "alice-secret")
@@ -98,7 +98,7 @@ def deep_merge(base: dict, extra: dict) -> dict:
     return base
 
 
-class Xmppd:
+class Xmppd(DaemonProcess):
     """One xmppd process: STARTTLS (c2s) and direct TLS (c2s-tls) listeners on
     free ports of 127.0.0.1, host `localhost`. `config` overrides YAML keys."""
 
@@ -135,65 +135,14 @@ class Xmppd:
         for user, password in accounts:
             self.ctl("register", user, HOST, password)
 
-    def _read_stdout(self, proc: subprocess.Popen) -> None:
-        for line in proc.stdout:
-            self.stdout_lines.append(line.rstrip("\n"))
-
     def start(self, timeout: float = 30.0) -> "Xmppd":
         """Start xmppd and wait for its READY line (listeners learned from it)."""
-        assert not self.running(), "already running"
-        self.stdout_lines = []
-        with open(self.log_path, "a") as log:
-            log.write(f"==== starting {self.bin} --config {self.config_path}\n")
-            log.flush()
-            self.proc = subprocess.Popen([self.bin, "--config", str(self.config_path)], stdout=subprocess.PIPE,
-                                         stderr=log, stdin=subprocess.DEVNULL, text=True,
-                                         env={**os.environ, "RUST_LOG": ""})
-        threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.stdout_lines):
-                if line.startswith("READY "):
-                    info = json.loads(line[len("READY "):])
-                    self.addrs = {}
-                    for item in info["listeners"]:
-                        host, _, port = item["addr"].rpartition(":")
-                        self.addrs[item["service"]] = (host.strip("[]"), int(port))
-                    return self
-            if self.proc.poll() is not None:
-                time.sleep(0.1)
-                pytest.fail(f"xmppd exited with {self.proc.returncode} before READY\n{self.report()}", pytrace=False)
-            time.sleep(0.05)
-        self.proc.kill()
-        self.proc.wait()
-        pytest.fail(f"xmppd printed no READY line within {timeout:.0f}s\n{self.report()}", pytrace=False)
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM; returns the exit status (fails if xmppd does not exit in time)."""
-        if self.running():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail(f"xmppd did not exit within {timeout:.0f}s of SIGTERM\n{self.report()}", pytrace=False)
-        return self.proc.returncode if self.proc else 0
-
-    def kill9(self) -> None:
-        """SIGKILL, as a crash or the OOM killer would."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        assert self.proc.returncode == -signal.SIGKILL
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        info = self._launch(timeout)
+        self.addrs = {}
+        for item in info["listeners"]:
+            host, _, port = item["addr"].rpartition(":")
+            self.addrs[item["service"]] = (host.strip("[]"), int(port))
+        return self
 
     def mechanisms_used(self, user: str) -> list[str]:
         """The SASL mechanisms of `user`'s successful logins, from xmppd's log."""
