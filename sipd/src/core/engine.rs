@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rtc_daemon::ratelimit::{KeyedLimiter, RateLimit};
-use rtc_sip::{Limits, Message};
+use rtc_sip::Limits;
 
 use super::auth::Auth;
 use super::config::CoreConfig;
@@ -41,6 +41,9 @@ pub struct Core {
     pub(super) auth: Auth,
     pub(super) metrics: Metrics,
     pub(super) servers: HashMap<u64, ServerTxn>,
+    /// Bindings fetched with a REGISTER's credentials, for that server
+    /// transaction; taken by the registrar within the same call.
+    pub(super) prefetched: Option<(u64, Result<Vec<Binding>, LookupFailed>)>,
     pub(super) server_index: HashMap<ServerKey, u64>,
     pub(super) clients: HashMap<u64, ClientTxn>,
     pub(super) client_index: HashMap<(Box<[u8]>, bool), u64>,
@@ -110,6 +113,7 @@ impl Core {
             auth: Auth::new(config.auth.clone(), keys.nonce, epoch),
             metrics: Metrics::default(),
             servers: HashMap::new(),
+            prefetched: None,
             server_index: HashMap::new(),
             clients: HashMap::new(),
             client_index: HashMap::new(),
@@ -189,12 +193,15 @@ impl Core {
     /// Which of `workers` cores should handle a message: a hash of its
     /// Call-ID, so every message of a transaction, of its CANCEL and of the
     /// responses lands on the same core. Unparsable messages go to core 0.
+    ///
+    /// Only the Call-ID line is looked at (the core parses the whole
+    /// message), so sharding costs a scan of the header lines, not a parse.
     pub fn shard(bytes: &[u8], workers: usize) -> usize {
-        let Ok(msg) = Message::parse_datagram(bytes, &Limits::DEFAULT) else {
+        let Some(call_id) = call_id_line(bytes) else {
             return 0;
         };
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in msg.call_id().unwrap_or_default() {
+        for &b in call_id {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
@@ -265,6 +272,29 @@ impl Core {
         self.resume_auth(sid, &realm, register, keys, now);
     }
 
+    /// The answer to [`Event::NeedCredentials`] when its `bindings_of` AoR's
+    /// bindings were fetched too (`bindings` is `None` if they were not).
+    pub fn handle_credentials_and_bindings(
+        &mut self,
+        id: LookupId,
+        keys: Result<Option<DigestKeys>, LookupFailed>,
+        bindings: Option<Result<Vec<Binding>, LookupFailed>>,
+        now: Instant,
+    ) {
+        let Some((
+            sid,
+            Stage::Auth {
+                realm, register, ..
+            },
+        )) = self.take_lookup(id, |s| matches!(s, Stage::Auth { .. }))
+        else {
+            return;
+        };
+        self.prefetched = bindings.filter(|_| register).map(|b| (sid, b));
+        self.resume_auth(sid, &realm, register, keys, now);
+        self.prefetched = None;
+    }
+
     /// The answer to [`Event::NeedBindings`].
     pub fn handle_location(
         &mut self,
@@ -328,9 +358,54 @@ impl Core {
     }
 }
 
+/// `v` without leading and trailing blanks.
+fn trim_blanks(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// The value of the first `Call-ID` (or compact `i`) header line of a
+/// message, trimmed; `None` when there is none before the blank line.
+fn call_id_line(bytes: &[u8]) -> Option<&[u8]> {
+    // The start line is skipped; headers end at the first empty line.
+    for line in bytes.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return None;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let (name, value) = line.split_at(colon);
+        let name = trim_blanks(name);
+        if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
+            return Some(trim_blanks(value.get(1..).unwrap_or_default()));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_id_line_finds_long_and_compact_forms_and_stops_at_the_body() {
+        let cases: &[(&[u8], Option<&[u8]>)] = &[
+            (b"OPTIONS sip:x SIP/2.0\r\nVia: a\r\nCall-ID:  abc@h \r\n\r\n", Some(b"abc@h")),
+            (b"OPTIONS sip:x SIP/2.0\r\ni\t: abc@h\r\n\r\n", Some(b"abc@h")),
+            (b"SIP/2.0 200 OK\r\nCALL-id:abc@h\r\n\r\n", Some(b"abc@h")),
+            (b"OPTIONS sip:x SIP/2.0\r\nVia: a\r\n\r\nCall-ID: in-body\r\n", None),
+            (b"Call-ID: start-line-only", None),
+            (b"", None),
+        ];
+        for (msg, want) in cases {
+            assert_eq!(call_id_line(msg), *want, "{}", String::from_utf8_lossy(msg));
+        }
+    }
 
     #[test]
     fn shard_keeps_a_transaction_and_its_responses_on_one_worker() {

@@ -34,7 +34,7 @@
 //!
 //! | event | the shell does | then calls |
 //! | --- | --- | --- |
-//! | [`Event::NeedCredentials`] | reads the user's derived digest keys for the realm | [`Core::handle_credentials`] (`Ok(None)`: no such user) |
+//! | [`Event::NeedCredentials`] | reads the user's derived digest keys for the realm, and the bindings of `bindings_of` (a REGISTER's AoR) if it can in the same trip | [`Core::handle_credentials`] (`Ok(None)`: no such user), or [`Core::handle_credentials_and_bindings`] |
 //! | [`Event::NeedBindings`] | reads every binding of the AoR, expired ones with `expires: 0` | [`Core::handle_location`] |
 //! | [`Event::SaveBindings`] | applies the [`BindingChanges`] in one DB transaction, `expires` as now + seconds | [`Core::handle_saved`] with the AoR's bindings afterwards |
 //! | [`Event::FlowBindingsGone`] | deletes bindings with that connection and `via_flow` | – |

@@ -85,7 +85,7 @@ fn text(b: &[u8], max: usize) -> String {
 }
 
 impl Core {
-    fn aor_of(&self, msg: &Message<'_>) -> Option<Aor> {
+    pub(super) fn aor_of(&self, msg: &Message<'_>) -> Option<Aor> {
         let to = msg.to().ok()?;
         let domain = self.local_domain_of(to.uri().as_sip()?)?;
         Some(Aor {
@@ -175,6 +175,12 @@ impl Core {
                 self.reply(sid, msg, 439, "First Hop Lacks Outbound Support", &[], now);
                 return;
             }
+        }
+        if let Some((_, bindings)) = self.prefetched.take_if(|(s, _)| *s == sid) {
+            if let Some(flow) = self.servers.get(&sid).map(|t| t.flow) {
+                self.continue_register(sid, msg, &flow, bindings, now);
+            }
+            return;
         }
         let Some(id) = self.park(sid, msg, now) else {
             return;
@@ -299,16 +305,28 @@ impl Core {
         let Ok(msg) = Message::parse_datagram(&raw, &self.limits) else {
             return;
         };
+        self.continue_register(sid, &msg, &flow, bindings, now);
+    }
+
+    /// With the AoR's current bindings: refuse, answer a query, or save.
+    fn continue_register(
+        &mut self,
+        sid: u64,
+        msg: &Message<'_>,
+        flow: &Flow,
+        bindings: Result<Vec<Binding>, LookupFailed>,
+        now: Instant,
+    ) {
         let Ok(current) = bindings else {
-            self.reply(sid, &msg, 500, "Server Internal Error (database)", &[], now);
+            self.reply(sid, msg, 500, "Server Internal Error (database)", &[], now);
             return;
         };
-        match self.plan_changes(&msg, &flow, &current) {
-            Err((code, reason)) => self.reply(sid, &msg, code, reason, &[], now),
-            Ok(None) => self.reply_registered(sid, &msg, &current, false, now),
+        match self.plan_changes(msg, flow, &current) {
+            Err((code, reason)) => self.reply(sid, msg, code, reason, &[], now),
+            Ok(None) => self.reply_registered(sid, msg, &current, false, now),
             Ok(Some((changes, outbound))) => {
-                let Some(aor) = self.aor_of(&msg) else { return };
-                let Some(id) = self.park(sid, &msg, now) else {
+                let Some(aor) = self.aor_of(msg) else { return };
+                let Some(id) = self.park(sid, msg, now) else {
                     return;
                 };
                 if let Some(t) = self.servers.get_mut(&sid) {

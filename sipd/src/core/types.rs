@@ -266,6 +266,12 @@ pub enum Event {
         user: String,
         /// The realm (one of the local domains).
         realm: String,
+        /// For a REGISTER: also fetch this AoR's bindings (as for
+        /// [`Event::NeedBindings`]) and pass them with the keys to
+        /// [`super::Core::handle_credentials_and_bindings`], which saves the
+        /// registration a second database round trip. Answering with the
+        /// keys alone is correct too: the core then asks for the bindings.
+        bindings_of: Option<Aor>,
     },
     /// Fetch every binding of the AoR, expired ones included; answer with
     /// [`super::Core::handle_location`].

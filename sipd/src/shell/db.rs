@@ -37,8 +37,9 @@ use batcher::{Job, Work};
 /// A database answer for one core.
 #[derive(Debug)]
 pub(crate) enum Answer {
-    /// For [`Event::NeedCredentials`].
-    Credentials(LookupId, Result<Option<DigestKeys>, LookupFailed>),
+    /// For [`Event::NeedCredentials`], with the bindings of its
+    /// `bindings_of` AoR when it named one.
+    Credentials(LookupId, Result<Option<DigestKeys>, LookupFailed>, Option<Result<Vec<Binding>, LookupFailed>>),
     /// For [`Event::NeedBindings`].
     Location(LookupId, Result<Vec<Binding>, LookupFailed>),
     /// For [`Event::SaveBindings`].
@@ -110,8 +111,8 @@ impl DbService {
     /// Start the work an event asks for; the answer goes to core `core`.
     pub(crate) fn handle(self: &Arc<Self>, net: &Arc<Net>, core: usize, event: Event) {
         match event {
-            Event::NeedCredentials { id, user, realm } => {
-                self.queue(net, Job { core, id, work: Work::Credentials { user, realm } });
+            Event::NeedCredentials { id, user, realm, bindings_of } => {
+                self.queue(net, Job { core, id, work: Work::Credentials { user, realm, bindings_of } });
             }
             Event::NeedBindings { id, aor } => self.queue(net, Job { core, id, work: Work::Bindings { aor } }),
             Event::SaveBindings { id, aor, changes } => {

@@ -179,7 +179,9 @@ fn handle(core: &mut Core, input: Inbound, now: Instant) {
         Inbound::Message { flow, bytes } => core.handle_message(flow, &bytes, now),
         Inbound::Closed(id) => core.handle_flow_closed(id, now),
         Inbound::SendFailed(token) => core.handle_transmit_failed(token, now),
-        Inbound::Db(Answer::Credentials(id, keys)) => core.handle_credentials(id, keys, now),
+        Inbound::Db(Answer::Credentials(id, keys, bindings)) => {
+            core.handle_credentials_and_bindings(id, keys, bindings, now);
+        }
         Inbound::Db(Answer::Location(id, found)) => core.handle_location(id, found, now),
         Inbound::Db(Answer::Saved(id, saved)) => core.handle_saved(id, saved, now),
         Inbound::Config(config) => {

@@ -41,7 +41,8 @@ impl Core {
                         register,
                     };
                 }
-                self.emit(Event::NeedCredentials { id, user, realm });
+                let bindings_of = if register { self.aor_of(msg) } else { None };
+                self.emit(Event::NeedCredentials { id, user, realm, bindings_of });
             }
         }
     }

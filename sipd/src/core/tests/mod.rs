@@ -143,6 +143,8 @@ pub(super) struct Shell {
     pub events: Vec<Event>,
     /// Answer database events at once (as a cache would); otherwise they pile up in `events`.
     pub auto_db: bool,
+    /// Answer a REGISTER's credential lookup with its AoR's bindings too.
+    pub prefetch: bool,
 }
 
 impl Shell {
@@ -162,6 +164,7 @@ impl Shell {
             sent: Vec::new(),
             events: Vec::new(),
             auto_db: true,
+            prefetch: true,
         };
         s.add_user("alice", "secret-a");
         s.add_user("bob", "secret-b");
@@ -203,9 +206,15 @@ impl Shell {
     pub fn answer(&mut self, e: &Event) {
         let now = self.now;
         match e {
-            Event::NeedCredentials { id, user, realm } => {
+            Event::NeedCredentials { id, user, realm, bindings_of } => {
                 let keys = self.users.get(&(user.clone(), realm.clone())).cloned();
-                self.core.handle_credentials(*id, Ok(keys), now);
+                match bindings_of {
+                    Some(aor) if self.prefetch => {
+                        let b = self.bindings(aor);
+                        self.core.handle_credentials_and_bindings(*id, Ok(keys), Some(Ok(b)), now);
+                    }
+                    _ => self.core.handle_credentials(*id, Ok(keys), now),
+                }
             }
             Event::NeedBindings { id, aor } => {
                 let b = self.bindings(aor);

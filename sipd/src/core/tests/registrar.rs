@@ -462,6 +462,7 @@ fn domains_from_the_database_become_local() {
 fn an_answer_of_the_wrong_kind_does_not_strand_the_request() {
     let mut sh = Shell::new();
     sh.auto_db = false;
+    sh.prefetch = false;
     let mut ua = alice(&mut sh);
     sh.recv(ua.flow, &ua.register(""));
     let ch = challenge_with(&sh.one(), HeaderName::WwwAuthenticate, "SHA-256");
@@ -481,4 +482,21 @@ fn an_answer_of_the_wrong_kind_does_not_strand_the_request() {
         matches!(sh.events.last(), Some(Event::NeedBindings { .. })),
         "the real answer still proceeds"
     );
+}
+
+/// A REGISTER's credential lookup brings the AoR's bindings along: no
+/// separate location lookup, and the result is the same as without it.
+#[test]
+fn bindings_fetched_with_the_credentials_save_a_lookup() {
+    for prefetch in [true, false] {
+        let mut sh = Shell::new();
+        sh.prefetch = prefetch;
+        let mut ua = alice(&mut sh);
+        let ok = register(&mut sh, &mut ua, &contact_line(""));
+        assert_eq!(ok.all(HeaderName::Contact), vec!["<sip:alice@192.0.2.10:5060>;expires=3600".to_owned()]);
+        let lookups = sh.events.iter().filter(|e| matches!(e, Event::NeedBindings { .. })).count();
+        assert_eq!(lookups, usize::from(!prefetch), "prefetch {prefetch}: {:?}", sh.events);
+        assert!(sh.events.iter().any(|e| matches!(e, Event::NeedCredentials { bindings_of: Some(a), .. } if a.user == "alice")));
+        assert_eq!(sh.bindings(&Shell::aor("alice")).len(), 1);
+    }
 }

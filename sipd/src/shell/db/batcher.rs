@@ -42,7 +42,8 @@ impl Default for LocationConfig {
 /// What a core asked for.
 #[derive(Debug)]
 pub(crate) enum Work {
-    Credentials { user: String, realm: String },
+    /// With the bindings of `bindings_of` (a REGISTER's AoR) in the same batch.
+    Credentials { user: String, realm: String, bindings_of: Option<Aor> },
     Bindings { aor: Aor },
     Save { aor: Aor, changes: BindingChanges },
 }
@@ -59,7 +60,7 @@ impl Job {
     /// The core's answer when the job failed without an answer.
     fn failed(&self) -> Answer {
         match self.work {
-            Work::Credentials { .. } => Answer::Credentials(self.id, Err(LookupFailed)),
+            Work::Credentials { .. } => Answer::Credentials(self.id, Err(LookupFailed), None),
             Work::Bindings { .. } => Answer::Location(self.id, Err(LookupFailed)),
             Work::Save { .. } => Answer::Saved(self.id, Err(LookupFailed)),
         }
@@ -99,7 +100,10 @@ async fn run(
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let now = unix_now();
-        let ops = jobs.iter_mut().map(|j| op(j, &listeners, now)).collect();
+        let mut ops = Vec::with_capacity(jobs.len() + jobs.len() / 2);
+        for job in &mut jobs {
+            push_ops(job, &listeners, now, &mut ops);
+        }
         let answers = batch.run(ops, now).await;
         let mut answers = answers.into_iter();
         for job in jobs.drain(..) {
@@ -107,15 +111,30 @@ async fn run(
                 Some(r) => answer(&job, r, &listeners, &flows, now),
                 None => job.failed(),
             };
+            // A credential lookup's bindings are the next answer of the batch.
+            let answer = match (answer, &job.work) {
+                (Answer::Credentials(id, keys, _), Work::Credentials { bindings_of: Some(_), .. }) => {
+                    let bindings = answers.next().map(|r| location(r, &listeners, now));
+                    Answer::Credentials(id, keys, Some(bindings.unwrap_or(Err(LookupFailed))))
+                }
+                (other, _) => other,
+            };
             net.to_core(job.core, Inbound::Db(answer)).await;
         }
     }
 }
 
-/// The store's operation for a job (a save's changes move into its plan).
-fn op(job: &mut Job, listeners: &Arc<ListenerTable>, now: i64) -> SipOp {
-    match &mut job.work {
-        Work::Credentials { user, realm } => SipOp::Digests { domain: realm.clone(), username: user.clone() },
+/// The store's operations for a job, in answer order (a save's changes
+/// move into its plan; a credential lookup may bring a bindings lookup).
+fn push_ops(job: &mut Job, listeners: &Arc<ListenerTable>, now: i64, ops: &mut Vec<SipOp>) {
+    let op = match &mut job.work {
+        Work::Credentials { user, realm, bindings_of } => {
+            ops.push(SipOp::Digests { domain: realm.clone(), username: user.clone() });
+            match bindings_of {
+                Some(aor) => SipOp::Bindings { aor: aor.to_string() },
+                None => return,
+            }
+        }
         Work::Bindings { aor } => SipOp::Bindings { aor: aor.to_string() },
         Work::Save { aor, changes } => {
             let changes = std::mem::take(changes);
@@ -126,7 +145,8 @@ fn op(job: &mut Job, listeners: &Arc<ListenerTable>, now: i64) -> SipOp {
                 max_bindings: None,
             }
         }
-    }
+    };
+    ops.push(op);
 }
 
 fn answer(job: &Job, result: SipOpResult, listeners: &ListenerTable, flows: &super::Flows, now: i64) -> Answer {
@@ -141,17 +161,9 @@ fn answer(job: &Job, result: SipOpResult, listeners: &ListenerTable, flows: &sup
                     Err(LookupFailed)
                 }
             },
+            None,
         ),
-        (Work::Bindings { .. }, SipOpResult::Bindings(r)) => Answer::Location(
-            job.id,
-            match r {
-                Ok(list) => Ok(list.iter().map(|b| listeners.to_core(b, now)).collect()),
-                Err(e) => {
-                    tracing::warn!("location lookup failed: {e}");
-                    Err(LookupFailed)
-                }
-            },
-        ),
+        (Work::Bindings { .. }, r @ SipOpResult::Bindings(_)) => Answer::Location(job.id, location(r, listeners, now)),
         (Work::Save { aor, .. }, SipOpResult::Saved(r)) => Answer::Saved(
             job.id,
             match r {
@@ -168,6 +180,21 @@ fn answer(job: &Job, result: SipOpResult, listeners: &ListenerTable, flows: &sup
         (_, other) => {
             tracing::warn!("location batch answered {other:?} to the wrong request");
             job.failed()
+        }
+    }
+}
+
+/// The core's view of a bindings lookup's result.
+fn location(result: SipOpResult, listeners: &ListenerTable, now: i64) -> Result<Vec<crate::core::Binding>, LookupFailed> {
+    match result {
+        SipOpResult::Bindings(Ok(list)) => Ok(list.iter().map(|b| listeners.to_core(b, now)).collect()),
+        SipOpResult::Bindings(Err(e)) => {
+            tracing::warn!("location lookup failed: {e}");
+            Err(LookupFailed)
+        }
+        other => {
+            tracing::warn!("location batch answered {other:?} to a bindings lookup");
+            Err(LookupFailed)
         }
     }
 }
