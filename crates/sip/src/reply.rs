@@ -70,6 +70,45 @@ impl<'a> ReplyContext<'a> {
         complete.then_some(ctx)
     }
 
+    /// The same values from a parsed request: `None` for responses, ACKs and
+    /// requests without Via or CSeq. Folded values keep their folding.
+    pub(crate) fn of_message(msg: &crate::Message<'a>, limits: &Limits) -> Option<ReplyContext<'a>> {
+        if matches!(msg.method(), None | Some(crate::Method::Ack)) {
+            return None;
+        }
+        let mut ctx = ReplyContext {
+            vias: Vec::new(),
+            from: &[],
+            to: &[],
+            call_id: &[],
+            cseq: &[],
+        };
+        for h in msg.headers() {
+            let value = h.value();
+            if value.is_empty() {
+                continue;
+            }
+            let slot = match h.kind() {
+                HeaderName::Via => {
+                    if ctx.vias.len() < limits.max_list_values {
+                        ctx.vias.push(value);
+                    }
+                    continue;
+                }
+                HeaderName::From => &mut ctx.from,
+                HeaderName::To => &mut ctx.to,
+                HeaderName::CallId => &mut ctx.call_id,
+                HeaderName::CSeq => &mut ctx.cseq,
+                _ => continue,
+            };
+            if slot.is_empty() {
+                *slot = value;
+            }
+        }
+        let complete = !ctx.vias.is_empty() && !ctx.cseq.is_empty();
+        complete.then_some(ctx)
+    }
+
     /// Every Via value of the request, top first, as received.
     pub fn vias(&self) -> &[&'a [u8]] {
         &self.vias
@@ -125,5 +164,41 @@ impl<'a> Iterator for Lines<'a> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Taking the context from the parsed header fields gives what scanning
+    /// the bytes gives, for every request of the RFC 4475 corpus that parses
+    /// (folded lines aside: the parse keeps a folded value whole).
+    #[test]
+    fn context_of_a_parsed_request_equals_the_salvaged_one() {
+        let limits = Limits::DEFAULT;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rfc4475");
+        let mut compared = 0;
+        let mut extra: Vec<Vec<u8>> = vec![
+            b"REGISTER sip:x SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b\r\nf: <sip:a@x>;tag=1\r\nt: <sip:a@x>\r\ni: c1\r\nCSeq: 2 REGISTER\r\nCall-ID: second\r\n\r\n".to_vec(),
+            b"ACK sip:x SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nCSeq: 1 ACK\r\n\r\n".to_vec(),
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a\r\nCSeq: 1 INVITE\r\n\r\n".to_vec(),
+            b"OPTIONS sip:x SIP/2.0\r\nCSeq: 1 OPTIONS\r\n\r\n".to_vec(),
+        ];
+        for entry in std::fs::read_dir(dir).unwrap() {
+            extra.push(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        for data in &extra {
+            let Ok(msg) = crate::Message::parse_datagram(data, &limits) else { continue };
+            let parsed = ReplyContext::of_message(&msg, &limits);
+            let folded = data.windows(3).any(|w| w == b"\r\n " || w == b"\r\n\t");
+            if folded {
+                assert_eq!(parsed.is_some(), ReplyContext::salvage(msg.as_bytes(), &limits).is_some());
+            } else {
+                assert_eq!(parsed, ReplyContext::salvage(msg.as_bytes(), &limits), "{}", String::from_utf8_lossy(data));
+            }
+            compared += 1;
+        }
+        assert!(compared > 20, "only {compared} messages compared");
     }
 }

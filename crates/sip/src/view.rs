@@ -231,7 +231,10 @@ impl<'a> Message<'a> {
     }
 
     /// The raw values a response to this request copies (see [`crate::ResponseBuilder`]).
+    ///
+    /// Taken from the header fields already split by the parse, so answering
+    /// does not scan the message again.
     pub fn reply_context(&self, limits: &Limits) -> Option<ReplyContext<'a>> {
-        ReplyContext::salvage(self.as_bytes(), limits)
+        ReplyContext::of_message(self, limits)
     }
 }
