@@ -168,6 +168,7 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
