@@ -15,6 +15,13 @@
 //! worker thread (filled and copied out within a single poll), not one per
 //! connection, and the TLS handshake futures are boxed, so they take room
 //! only while a handshake runs instead of enlarging every task.
+//!
+//! Client TLS (direct and STARTTLS) therefore runs on rustls's unbuffered
+//! API ([`super::c2s_tls`]): records are decrypted in that shared buffer and
+//! only an incomplete record is kept per connection, where `tokio_rustls`'s
+//! buffered connection keeps a 4 KiB receive buffer for its whole life. All
+//! client connections share one rustls config per ALPN choice
+//! ([`super::tls`]). The s2s listener keeps `tokio_rustls`.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
