@@ -89,6 +89,8 @@ pub(crate) struct Received {
     pub reply: Vec<u8>,
     /// The peer closed (EOF or close_notify); `data` is its last.
     pub closed: bool,
+    /// The peer broke TLS: send `reply` (the alert), then close with this.
+    pub error: Option<io::Error>,
 }
 
 /// Where [`pump`] stopped.
@@ -317,7 +319,9 @@ impl TlsStream {
             Ok(s) => s,
             Err(e) => {
                 self.pending = Vec::new();
-                return Err(e);
+                got.reply = alerts(&mut self.conn);
+                got.error = Some(e.into());
+                return Ok(got);
             }
         };
         got.closed = stop == Stop::PeerClosed;
@@ -531,6 +535,38 @@ mod tests {
         let config = C2sConfigs::default().config(&s.server, false);
         let r = accept(tcp, config).await;
         assert!(matches!(r, Err(TlsError::Rustls(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn oversized_record_after_the_handshake_is_answered_with_an_alert_and_an_error() {
+        let s = setup();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = client_config(&s.der, &rustls::version::TLS13);
+        let peer = std::thread::spawn(move || {
+            let tcp = std::net::TcpStream::connect(addr).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+            let mut s = rustls::StreamOwned::new(conn, tcp);
+            while s.conn.is_handshaking() {
+                s.conn.complete_io(&mut s.sock).unwrap();
+            }
+            while s.conn.wants_write() {
+                s.conn.write_tls(&mut s.sock).unwrap();
+            }
+            // An application-data record announcing 18,433 bytes.
+            s.sock.write_all(&[0x17, 0x03, 0x03, 0x48, 0x01, 0, 0, 0, 0]).unwrap();
+            let mut rest = Vec::new();
+            let _ = s.sock.read_to_end(&mut rest);
+        });
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut tls, _, _) = accept(tcp, C2sConfigs::default().config(&s.server, true)).await.unwrap();
+        let got = receive(&mut tls).await;
+        assert!(got.error.is_some(), "{got:?}");
+        assert!(!got.reply.is_empty(), "an alert is sent");
+        tls.send(&got.reply).await.unwrap();
+        drop(tls);
+        peer.join().unwrap();
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl Transport {
         let buf = shared.get_mut(..max).unwrap_or_default();
         self.poll_into(cx, buf).map_ok(|n| {
             let data = buf.get(..n).unwrap_or_default().to_vec();
-            Received { closed: data.is_empty(), data, reply: Vec::new() }
+            Received { closed: data.is_empty(), data, ..Received::default() }
         })
     }
 
@@ -252,6 +252,9 @@ impl Conn {
                         && self.ctx.core.send(ToCore::Bytes { conn: self.conn, data: got.data }).is_err()
                     {
                         return End::Core;
+                    }
+                    if let Some(e) = got.error {
+                        return End::Io(e);
                     }
                     if got.closed {
                         return End::Eof;
