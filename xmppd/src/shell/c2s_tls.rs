@@ -569,6 +569,47 @@ mod tests {
         peer.join().unwrap();
     }
 
+    #[tokio::test]
+    async fn record_split_across_reads_is_kept_until_complete_then_released() {
+        let s = setup();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = client_config(&s.der, &rustls::version::TLS13);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+            let mut conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+            while conn.is_handshaking() {
+                conn.complete_io(&mut tcp).unwrap();
+            }
+            while conn.wants_write() {
+                conn.write_tls(&mut tcp).unwrap();
+            }
+            conn.writer().write_all(b"<presence/>").unwrap();
+            let mut record = Vec::new();
+            while conn.wants_write() {
+                conn.write_tls(&mut record).unwrap();
+            }
+            let (head, tail) = record.split_at(record.len() / 2);
+            tcp.write_all(head).unwrap();
+            wait.recv().unwrap();
+            tcp.write_all(tail).unwrap();
+            wait.recv().unwrap();
+        });
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut tls, _, early) = accept(tcp, C2sConfigs::default().config(&s.server, false)).await.unwrap();
+        assert!(early.is_empty());
+        let got = receive(&mut tls).await;
+        assert!(got.data.is_empty() && !got.closed && got.error.is_none(), "{got:?}");
+        assert!(!tls.pending.is_empty(), "the first half is kept");
+        go.send(()).unwrap();
+        let got = receive(&mut tls).await;
+        assert_eq!(got.data, b"<presence/>");
+        assert_eq!(tls.pending.capacity(), 0, "released once complete");
+        go.send(()).unwrap();
+        peer.join().unwrap();
+    }
+
     #[test]
     fn kept_bytes_are_exact_and_bounded() {
         assert_eq!(keep(&[], MAX_TRAFFIC_PENDING).unwrap().capacity(), 0);
