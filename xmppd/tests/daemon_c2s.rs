@@ -58,6 +58,35 @@ fn scram_sha256_plus_with_tls_exporter_over_direct_tls() {
     assert_eq!(d.stop(), Some(0));
 }
 
+/// The server answers a bad first record with at most an alert and closes:
+/// reading to the end returns (EOF or reset) instead of timing out.
+fn assert_closed_after(addr: std::net::SocketAddr, bytes: &[u8]) {
+    let mut raw = TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(bytes).unwrap();
+    let mut got = Vec::new();
+    match raw.read_to_end(&mut got) {
+        Ok(_) => assert!(got.len() <= 7 * 2, "more than an alert: {got:?}"),
+        Err(e) => assert!(
+            !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            "connection left open: {e}"
+        ),
+    }
+}
+
+#[test]
+fn garbage_or_oversized_record_instead_of_client_hello_is_closed_while_another_client_keeps_working() {
+    let mut d = started();
+    let mut good = Client::direct_tls(d.c2s_tls.unwrap(), &d.cert);
+    assert_closed_after(d.c2s_tls.unwrap(), b"<?xml version='1.0'?><stream:stream to='localhost'>");
+    // A handshake record announcing 18,433 bytes, one more than TLS allows.
+    assert_closed_after(d.c2s_tls.unwrap(), &[0x16, 0x03, 0x01, 0x48, 0x01, 0x01, 0x00, 0x00]);
+    good.login("alice", "alice-secret", "good", true);
+    good.send("<iq type='get' id='g1'><ping xmlns='urn:xmpp:ping'/></iq>");
+    assert!(good.read_until("id='g1'").contains("type='result'"));
+    assert_eq!(d.stop(), Some(0), "log:\n{}", d.log());
+}
+
 #[test]
 fn offline_message_acknowledged_with_sm_survives_kill_9_and_restart() {
     let mut d = started();

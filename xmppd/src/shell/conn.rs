@@ -15,6 +15,13 @@
 //! worker thread (filled and copied out within a single poll), not one per
 //! connection, and the TLS handshake futures are boxed, so they take room
 //! only while a handshake runs instead of enlarging every task.
+//!
+//! Client TLS (direct and STARTTLS) therefore runs on rustls's unbuffered
+//! API ([`super::c2s_tls`]): records are decrypted in that shared buffer and
+//! only an incomplete record is kept per connection, where `tokio_rustls`'s
+//! buffered connection keeps a 4 KiB receive buffer for its whole life. All
+//! client connections share one rustls config per ALPN choice
+//! ([`super::tls`]). The s2s listener keeps `tokio_rustls`.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -24,7 +31,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rtc_daemon::Shutdown;
-use rtc_tls::tokio_rustls::server::TlsStream;
 use rtc_tls::TlsServer;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -34,15 +40,18 @@ use tokio::time::Instant;
 use crate::config::TransportConfig;
 use crate::core::{ConnId, Listener};
 
+use super::c2s_tls::{self, Received, TlsStream};
 use super::driver::{ToConn, ToCore};
 use super::mailbox;
-use super::tls::ConnAcceptor;
+use super::tls::C2sConfigs;
 
 /// What every connection task shares.
 #[derive(Debug)]
 pub(crate) struct ConnContext {
     pub core: mpsc::UnboundedSender<ToCore>,
     pub tls: Option<TlsServer>,
+    /// The client configs derived from `tls`, shared by every connection.
+    pub c2s_configs: C2sConfigs,
     pub transport: TransportConfig,
     /// Triggered when the daemon stops: a task still waiting for its TLS
     /// handshake or first bytes gives up at once.
@@ -53,7 +62,9 @@ pub(crate) struct ConnContext {
 
 enum Transport {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream>),
+    /// The s2s listener's TLS (kept on `tokio_rustls`).
+    S2s(Box<rtc_tls::tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 thread_local! {
@@ -66,43 +77,55 @@ impl Transport {
         let mut rb = ReadBuf::new(buf);
         let r = match self {
             Self::Plain(s) => Pin::new(s).poll_read(cx, &mut rb),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, &mut rb),
+            Self::S2s(s) => Pin::new(s.as_mut()).poll_read(cx, &mut rb),
+            Self::Tls(_) => return Poll::Ready(Err(std::io::ErrorKind::Unsupported.into())),
         };
         r.map_ok(|()| rb.filled().len())
     }
 
     /// Read up to `max` bytes (empty at EOF) through the thread's shared
-    /// buffer; only what was read is copied out.
-    fn poll_read_chunk(
-        &mut self,
-        cx: &mut Context<'_>,
-        max: usize,
-    ) -> Poll<std::io::Result<Vec<u8>>> {
+    /// buffer; only what was read (or, with TLS, decrypted) is copied out.
+    fn poll_read_chunk(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<std::io::Result<Received>> {
         READ_BUF.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut shared) => {
-                if shared.len() < max {
-                    shared.resize(max, 0);
-                }
-                let buf = shared.get_mut(..max).unwrap_or_default();
-                self.poll_into(cx, buf)
-                    .map_ok(|n| buf.get(..n).unwrap_or_default().to_vec())
-            }
+            Ok(mut shared) => self.poll_read_with(cx, &mut shared, max),
             // Not reachable (nothing polled from inside a read touches the
             // buffer), but a private buffer is a safe answer.
-            Err(_) => {
-                let mut own = vec![0u8; max];
-                self.poll_into(cx, &mut own).map_ok(|n| {
-                    own.truncate(n);
-                    own
-                })
-            }
+            Err(_) => self.poll_read_with(cx, &mut Vec::new(), max),
+        })
+    }
+
+    fn poll_read_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        shared: &mut Vec<u8>,
+        max: usize,
+    ) -> Poll<std::io::Result<Received>> {
+        if let Self::Tls(tls) = self {
+            return tls.poll_receive(cx, shared, max);
+        }
+        if shared.len() < max {
+            shared.resize(max, 0);
+        }
+        let buf = shared.get_mut(..max).unwrap_or_default();
+        self.poll_into(cx, buf).map_ok(|n| {
+            let data = buf.get(..n).unwrap_or_default().to_vec();
+            Received { closed: data.is_empty(), data, ..Received::default() }
         })
     }
 
     async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
         match self {
             Self::Plain(s) => write_flush(s, data).await,
-            Self::Tls(s) => write_flush(s.as_mut(), data).await,
+            Self::Tls(s) => s.write_all(data).await,
+            Self::S2s(s) => write_flush(s.as_mut(), data).await,
+        }
+    }
+
+    /// Send what TLS produced while reading (alerts, a KeyUpdate answer).
+    async fn send_reply(&mut self, tls: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Tls(s) => s.send(tls).await,
+            Self::Plain(_) | Self::S2s(_) => Ok(()),
         }
     }
 
@@ -110,6 +133,7 @@ impl Transport {
         let _ = match self {
             Self::Plain(s) => s.shutdown().await,
             Self::Tls(s) => s.shutdown().await,
+            Self::S2s(s) => s.shutdown().await,
         };
     }
 }
@@ -183,7 +207,7 @@ impl Conn {
     ) -> End {
         let mut io = if listener.is_direct_tls() {
             match Box::pin(self.handshake(stream, true)).await {
-                Ok(s) => Transport::Tls(Box::new(s)),
+                Ok(io) => io,
                 Err(e) => return e,
             }
         } else {
@@ -214,13 +238,26 @@ impl Conn {
                     }
                 }
                 r = std::future::poll_fn(|cx| io.poll_read_chunk(cx, max)), if !self.paused => {
-                    let data = match r {
-                        Ok(d) if d.is_empty() => return End::Eof,
-                        Ok(d) => d,
+                    let got = match r {
+                        Ok(got) => got,
                         Err(e) => return End::Io(e),
                     };
-                    if self.ctx.core.send(ToCore::Bytes { conn: self.conn, data }).is_err() {
+                    if !got.reply.is_empty() {
+                        // Boxed: its write timer takes room only while writing.
+                        if let Err(end) = Box::pin(self.send_reply(&mut io, &got.reply)).await {
+                            return end;
+                        }
+                    }
+                    if !got.data.is_empty()
+                        && self.ctx.core.send(ToCore::Bytes { conn: self.conn, data: got.data }).is_err()
+                    {
                         return End::Core;
+                    }
+                    if let Some(e) = got.error {
+                        return End::Io(e);
+                    }
+                    if got.closed {
+                        return End::Eof;
                     }
                 }
                 () = wait_armed(&mut timer) => {
@@ -232,6 +269,15 @@ impl Conn {
 
     fn expect_header(&mut self) {
         self.header_by = Some(Instant::now() + Self::secs(self.ctx.transport.stream_header_seconds));
+    }
+
+    async fn send_reply(&self, io: &mut Transport, tls: &[u8]) -> Result<(), End> {
+        let wt = self.ctx.transport.write_timeout_seconds;
+        match tokio::time::timeout(Self::secs(wt), io.send_reply(tls)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(End::Io(e)),
+            Err(_) => Err(End::WriteTimeout(wt)),
+        }
     }
 
     /// Carry out one order of the core; the transport may be replaced (STARTTLS).
@@ -264,23 +310,25 @@ impl Conn {
                 };
                 let tls = Box::pin(self.handshake(stream, false)).await?;
                 self.expect_header();
-                Ok(Transport::Tls(Box::new(tls)))
+                Ok(tls)
             }
         }
     }
 
-    /// Run the TLS server handshake and report the channel-binding data.
-    async fn handshake(&mut self, stream: TcpStream, alpn: bool) -> Result<TlsStream<TcpStream>, End> {
+    /// Run the TLS server handshake and report the channel-binding data,
+    /// then any application data the client sent with its Finished.
+    async fn handshake(&mut self, stream: TcpStream, alpn: bool) -> Result<Transport, End> {
         let Some(server) = &self.ctx.tls else {
             return Err(End::Handshake("no certificate configured".into()));
         };
         if self.listener.is_s2s() {
-            return self.handshake_s2s(server, stream, alpn).await;
+            let tls = self.handshake_s2s(server, stream, alpn).await?;
+            return Ok(Transport::S2s(Box::new(tls)));
         }
-        let acceptor = ConnAcceptor::new(server, alpn);
+        let config = self.ctx.c2s_configs.config(server, alpn);
         let limit = self.ctx.transport.tls_handshake_seconds;
-        let accept = tokio::time::timeout(Self::secs(limit), acceptor.acceptor.accept(stream));
-        let tls = tokio::select! {
+        let accept = tokio::time::timeout(Self::secs(limit), c2s_tls::accept(stream, config));
+        let (tls, info, early) = tokio::select! {
             r = accept => match r {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return Err(End::Handshake(e.to_string())),
@@ -288,19 +336,26 @@ impl Conn {
             },
             () = self.ctx.shutdown.wait() => return Err(End::Handshake("server stopping".into())),
         };
-        let info = acceptor.binding(tls.get_ref().1);
         tracing::debug!(conn = self.conn.as_u64(), peer = %self.peer, ?info, "TLS established");
         if self.ctx.core.send(ToCore::Tls { conn: self.conn, info }).is_err() {
             return Err(End::Core);
         }
-        Ok(tls)
+        if !early.is_empty() && self.ctx.core.send(ToCore::Bytes { conn: self.conn, data: early }).is_err() {
+            return Err(End::Core);
+        }
+        Ok(Transport::Tls(Box::new(tls)))
     }
 }
 
 impl Conn {
     /// The server side of an s2s handshake; the peer's certificate, if any,
     /// is validated afterwards and reported to the core.
-    async fn handshake_s2s(&self, server: &TlsServer, stream: TcpStream, alpn: bool) -> Result<TlsStream<TcpStream>, End> {
+    async fn handshake_s2s(
+        &self,
+        server: &TlsServer,
+        stream: TcpStream,
+        alpn: bool,
+    ) -> Result<rtc_tls::tokio_rustls::server::TlsStream<TcpStream>, End> {
         let Some(s2s) = &self.ctx.s2s_tls else {
             return Err(End::Handshake("no s2s TLS configuration".into()));
         };
@@ -345,6 +400,7 @@ mod tests {
         let ctx = Arc::new(ConnContext {
             core,
             tls: None,
+            c2s_configs: C2sConfigs::default(),
             s2s_tls: None,
             transport: TransportConfig::default(),
             shutdown,

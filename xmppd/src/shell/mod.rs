@@ -30,6 +30,7 @@
 //! Deliberately not here: protocol decisions (the core makes them all), and
 //! changing listeners or the database without a restart.
 
+mod c2s_tls;
 mod conn;
 mod driver;
 mod error;
@@ -139,6 +140,7 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
     let ctx = Arc::new(conn::ConnContext {
         core: core_tx.clone(),
         tls: tls.clone(),
+        c2s_configs: tls::C2sConfigs::default(),
         transport: config.transport.clone(),
         shutdown: life.shutdown(),
         s2s_tls: Some(s2s_tls),
