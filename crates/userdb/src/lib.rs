@@ -104,7 +104,7 @@ pub use sip::{
 pub use sql::MAX_NAME_LEN;
 pub use turn::{SharedSecret, TurnAdmin, TurnCounts, TurnStore, TurnUser};
 pub use xmpp::{
-    ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
+    ArchiveAppend, ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
     MAX_ARCHIVE_PAGE,
     MucArchived, MucRoom, OfflineMessage, PepItem, PepNode, MAX_PEP_NAME_LEN, Roster, RosterItem, ScramCredentials, ScramKeys, Subscription, XmppStore,
     MAX_XML_LEN,

@@ -12,13 +12,14 @@ mod common;
 
 use common::Fixture;
 use rtc_userdb::{
-    ArchiveEntry, ArchiveQuery, Entity, Error, PepItem, PepNode, PushRegistration, UserDb,
+    ArchiveAppend, ArchiveEntry, ArchiveQuery, Entity, Error, PepItem, PepNode, PushRegistration, UserDb,
     XmppStore,
 };
 
 on_both_backends!(
     archive_pages_in_archive_order_with_filters,
     archive_per_account_cap_drops_the_oldest,
+    archive_batch_stores_what_it_can_and_answers_each_message,
     archive_expiry_deletes_old_messages_in_batches,
     unknown_paging_ids_are_not_found,
     push_registrations_persist_and_are_capped,
@@ -366,4 +367,35 @@ async fn pep_nodes_are_capped_and_deleted_with_their_items(fx: &Fixture) {
         .unwrap();
     x.delete_account(HOST, "roland").await.unwrap();
     assert!(x.pep_nodes(HOST, "roland").await.unwrap().is_empty());
+}
+
+/// A batch spanning accounts: each message is stored or refused on its own
+/// (unknown account, reused id, invalid text), and each account's cap holds.
+async fn archive_batch_stores_what_it_can_and_answers_each_message(fx: &Fixture) {
+    let x = store(fx).await;
+    x.create_account(HOST, "lolita", "pencil").await.unwrap();
+    append(&x, "old", "a@x", 1, 3).await;
+    let stanzas: Vec<String> = (0..6).map(|i| format!("<message xmlns='jabber:client'><body>{i}</body></message>")).collect();
+    let e = |id: &'static str, i: usize| ArchiveEntry { archive_id: id, with: "a@x", stored_at: 10 + i as i64, stanza: &stanzas[i] };
+    let batch = vec![
+        ArchiveAppend { host: HOST, username: "roland", entry: e("r1", 0), max_messages: 3 },
+        ArchiveAppend { host: HOST, username: "lolita", entry: e("l1", 1), max_messages: 3 },
+        ArchiveAppend { host: HOST, username: "nobody", entry: e("n1", 2), max_messages: 3 },
+        ArchiveAppend { host: HOST, username: "roland", entry: e("old", 3), max_messages: 3 },
+        ArchiveAppend { host: HOST, username: "roland", entry: e("r2", 4), max_messages: 3 },
+        ArchiveAppend { host: HOST, username: "roland", entry: e("r3", 5), max_messages: 3 },
+        ArchiveAppend { host: HOST, username: "bad name", entry: e("b1", 5), max_messages: 3 },
+    ];
+    let got = x.archive_append_batch(&batch).await.unwrap();
+    assert_eq!(got.len(), batch.len());
+    assert!(got[0].is_ok() && got[1].is_ok() && got[4].is_ok() && got[5].is_ok(), "{got:?}");
+    assert!(matches!(got[2], Err(Error::NotFound(Entity::XmppAccount))), "{got:?}");
+    assert!(matches!(got[3], Err(Error::AlreadyExists(Entity::XmppArchivedMessage))), "{got:?}");
+    assert!(got[6].is_err(), "{got:?}");
+    let all = ArchiveQuery { max: 100, ..Default::default() };
+    let roland = x.archive_query(HOST, "roland", &all).await.unwrap();
+    assert_eq!(ids(&roland), ["r1", "r2", "r3"], "capped at 3: the oldest went");
+    let lolita = x.archive_query(HOST, "lolita", &all).await.unwrap();
+    assert_eq!(ids(&lolita), ["l1"]);
+    assert!(x.archive_append_batch(&[]).await.unwrap().is_empty());
 }

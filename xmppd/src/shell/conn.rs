@@ -3,7 +3,10 @@
 //! and orders from the core task.
 //!
 //! Reading stops while the core says so (byte-rate limit exceeded, or it
-//! waits for storage); TCP backpressure then slows the client down. A client
+//! waits for storage), and on every connection while the storage backlog is
+//! over its limit (`storage::BACKLOG_PAUSE`: archive and offline writes must
+//! not pile up in memory faster than the database takes them); TCP
+//! backpressure then slows the clients down. A client
 //! must send its whole stream header within `stream_header_seconds` of
 //! connecting (or of finishing TLS: the core's first write answers it) and finish a TLS handshake within
 //! `tls_handshake_seconds`; the core bounds the rest of the negotiation.
@@ -58,6 +61,8 @@ pub(crate) struct ConnContext {
     pub shutdown: Shutdown,
     /// Certificate validation for server-to-server listeners.
     pub s2s_tls: Option<super::s2s_tls::S2sTls>,
+    /// Storage requests in flight: reading waits while there are too many.
+    pub backlog: Arc<super::storage::Backlog>,
 }
 
 enum Transport {
@@ -224,6 +229,11 @@ impl Conn {
                 }
                 None => timer = None,
                 Some(_) => {}
+            }
+            if self.ctx.backlog.is_over() {
+                // Storage is behind: read nothing more until it catches up
+                // (boxed: the wait takes room only while it lasts).
+                Box::pin(self.ctx.backlog.wait()).await;
             }
             tokio::select! {
                 biased;
@@ -404,6 +414,7 @@ mod tests {
             s2s_tls: None,
             transport: TransportConfig::default(),
             shutdown,
+            backlog: Arc::default(),
         });
         let task = serve(stream, peer, Listener::DirectTls, ctx);
         let size = std::mem::size_of_val(&task);

@@ -144,6 +144,7 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
         transport: config.transport.clone(),
         shutdown: life.shutdown(),
         s2s_tls: Some(s2s_tls),
+        backlog: storage.backlog(),
     });
     let web = http::start(&config, core_tx.clone(), tls.clone(), life.shutdown());
     let mut announced = Vec::new();

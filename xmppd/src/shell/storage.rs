@@ -6,6 +6,12 @@
 //! only after the database confirmed the write (SQLite `synchronous=FULL`),
 //! which is what lets the core acknowledge roster changes and offline
 //! messages to clients.
+//!
+//! Archive writes (XEP-0313: two per chat message, the sender's and the
+//! recipient's copy) queued behind each other on a worker are committed
+//! together, up to `ARCHIVE_BATCH` in one transaction. The requests in
+//! flight are counted ([`Backlog`]); above `BACKLOG_PAUSE` the connections
+//! stop reading until the workers are down to `BACKLOG_RESUME`.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -27,6 +33,56 @@ use super::driver::ToCore;
 
 /// Sequential storage workers.
 const SHARDS: usize = 4;
+/// Storage requests in flight beyond which client connections stop being
+/// read (TCP backpressure on the senders) until the backlog is down to
+/// [`BACKLOG_RESUME`]: message archiving, offline storage and roster
+/// writes cannot pile up in memory faster than the database takes them.
+pub(crate) const BACKLOG_PAUSE: usize = 8_192;
+/// See [`BACKLOG_PAUSE`].
+pub(crate) const BACKLOG_RESUME: usize = 4_096;
+
+/// Storage requests submitted and not answered yet, and a wake-up for the
+/// readers held back while there are too many.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    count: AtomicUsize,
+    drained: tokio::sync::Notify,
+}
+
+impl Backlog {
+    /// Requests in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Whether readers should wait ([`Backlog::wait`]) before reading more.
+    pub(crate) fn is_over(&self) -> bool {
+        self.len() >= BACKLOG_PAUSE
+    }
+
+    /// Returns once the backlog is down to [`BACKLOG_RESUME`].
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.len() <= BACKLOG_RESUME {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn add(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == BACKLOG_RESUME + 1 {
+            self.drained.notify_waiters();
+        }
+    }
+}
 /// Keys of private XML are `NAMESPACE NAME`; the longest accepted.
 const MAX_PRIVATE_KEY: usize = 255;
 /// Marks a stored roster entry that only records an inbound subscription
@@ -53,23 +109,52 @@ fn user_of(r: &StorageRequest) -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct Storage {
     shards: Vec<mpsc::UnboundedSender<(RequestId, StorageRequest)>>,
-    in_flight: Arc<AtomicUsize>,
+    backlog: Arc<Backlog>,
 }
 
 impl Storage {
     /// Start the workers; answers are sent to `core`.
     pub(crate) fn start(store: XmppStore, quotas: Quotas, core: mpsc::UnboundedSender<ToCore>) -> Self {
-        let in_flight = Arc::new(AtomicUsize::new(0));
+        let backlog = Arc::new(Backlog::default());
         let shards = (0..SHARDS)
             .map(|_| {
                 let (tx, mut rx) = mpsc::unbounded_channel::<(RequestId, StorageRequest)>();
                 let store = store.clone();
                 let core = core.clone();
-                let in_flight = Arc::clone(&in_flight);
+                let backlog = Arc::clone(&backlog);
                 tokio::spawn(async move {
-                    while let Some((id, request)) = rx.recv().await {
+                    let mut next = None;
+                    loop {
+                        let queued = match next.take() {
+                            Some(r) => Some(r),
+                            None => rx.recv().await,
+                        };
+                        let Some((id, request)) = queued else { break };
+                        if is_archive(&request) {
+                            // Group commit: the archive writes queued behind
+                            // this one (in order) go in the same transaction.
+                            let mut batch = vec![(id, request)];
+                            while batch.len() < ARCHIVE_BATCH {
+                                match rx.try_recv() {
+                                    Ok(r) if is_archive(&r.1) => batch.push(r),
+                                    Ok(r) => {
+                                        next = Some(r);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            let results = archive_batch(&store, &batch).await;
+                            for ((id, _), result) in batch.into_iter().zip(results) {
+                                backlog.done();
+                                if core.send(ToCore::Storage { id, result }).is_err() {
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
                         let result = perform(&store, quotas, request).await;
-                        in_flight.fetch_sub(1, Ordering::AcqRel);
+                        backlog.done();
                         if core.send(ToCore::Storage { id, result }).is_err() {
                             break;
                         }
@@ -78,7 +163,7 @@ impl Storage {
                 tx
             })
             .collect();
-        Self { shards, in_flight }
+        Self { shards, backlog }
     }
 
     /// Queue a request behind earlier ones for the same account.
@@ -87,17 +172,96 @@ impl Storage {
         request.user().hash(&mut h);
         let shard = usize::try_from(h.finish() % SHARDS as u64).unwrap_or(0);
         if let Some(tx) = self.shards.get(shard) {
-            self.in_flight.fetch_add(1, Ordering::AcqRel);
+            self.backlog.add();
             if tx.send((id, request)).is_err() {
-                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                self.backlog.done();
             }
         }
     }
 
     /// Requests submitted and not yet answered.
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        self.backlog.len()
     }
+
+    /// The backlog, for the readers that must wait on it.
+    pub(crate) fn backlog(&self) -> Arc<Backlog> {
+        Arc::clone(&self.backlog)
+    }
+}
+
+/// Most archive writes committed in one transaction.
+const ARCHIVE_BATCH: usize = 512;
+
+fn is_archive(r: &StorageRequest) -> bool {
+    matches!(r, StorageRequest::ArchiveMessage { .. })
+}
+
+/// Archive writes (all `ArchiveMessage`) in one transaction; one answer
+/// each, in order.
+async fn archive_batch(
+    store: &XmppStore,
+    batch: &[(RequestId, StorageRequest)],
+) -> Vec<Result<StorageAnswer, StorageError>> {
+    struct Owned<'a> {
+        host: &'a str,
+        name: &'a str,
+        id: &'a str,
+        with: String,
+        stored_at: i64,
+        stanza: String,
+        max: u32,
+    }
+    let prepared: Vec<Result<Owned<'_>, Failure>> = batch
+        .iter()
+        .map(|(_, r)| match r {
+            StorageRequest::ArchiveMessage { user, id, with, stored_at, message, max_messages } => {
+                let (host, name) = split(user)?;
+                Ok(Owned {
+                    host,
+                    name,
+                    id,
+                    with: with.to_string(),
+                    stored_at: i64::try_from(*stored_at).unwrap_or(i64::MAX),
+                    stanza: xml(message)?,
+                    max: *max_messages,
+                })
+            }
+            _ => Err(Failure::NotAccount),
+        })
+        .collect();
+    let appends: Vec<db::ArchiveAppend<'_>> = prepared
+        .iter()
+        .flatten()
+        .map(|o| db::ArchiveAppend {
+            host: o.host,
+            username: o.name,
+            entry: db::ArchiveEntry { archive_id: o.id, with: &o.with, stored_at: o.stored_at, stanza: &o.stanza },
+            max_messages: o.max,
+        })
+        .collect();
+    let mut stored = match store.archive_append_batch(&appends).await {
+        Ok(results) => results.into_iter().map(|r| r.map_err(Failure::from)).collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::error!(messages = appends.len(), "storage request failed: archiving a batch: {e}");
+            return batch.iter().map(|_| Err(StorageError::Unavailable)).collect();
+        }
+    }
+    .into_iter();
+    batch
+        .iter()
+        .zip(prepared)
+        .map(|((_, request), p)| {
+            let result = match p {
+                Ok(_) => stored.next().unwrap_or(Err(Failure::NotAccount)),
+                Err(e) => Err(e),
+            };
+            result.map(|_| StorageAnswer::Done).map_err(|e| {
+                tracing::error!(user = %user_of(request), "storage request failed: {e}");
+                StorageError::Unavailable
+            })
+        })
+        .collect()
 }
 
 /// One request against the database.
@@ -443,6 +607,35 @@ fn from_db_item(item: db::RosterItem) -> Option<RosterItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Readers held back at the pause mark go on only once the backlog is
+    /// down to the resume mark, and none is left waiting.
+    #[tokio::test]
+    async fn readers_wait_while_the_backlog_is_over_and_resume_at_the_low_mark() {
+        let b = Arc::new(Backlog::default());
+        for _ in 0..BACKLOG_PAUSE {
+            b.add();
+        }
+        assert!(b.is_over());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                tokio::spawn(async move { b.wait().await })
+            })
+            .collect();
+        for _ in 0..(BACKLOG_PAUSE - BACKLOG_RESUME - 1) {
+            b.done();
+        }
+        assert!(!b.is_over());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(waiters.iter().all(|w| !w.is_finished()), "still above the resume mark");
+        b.done();
+        for w in waiters {
+            tokio::time::timeout(std::time::Duration::from_secs(5), w).await.unwrap().unwrap();
+        }
+        // Below the mark, waiting returns at once.
+        tokio::time::timeout(std::time::Duration::from_secs(5), b.wait()).await.unwrap();
+    }
 
     #[test]
     fn roster_items_round_trip_including_unlisted_requests() {

@@ -149,6 +149,29 @@ pub struct ArchiveEntry<'a> {
     pub stanza: &'a str,
 }
 
+/// One message of [`XmppStore::archive_append_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveAppend<'a> {
+    /// The account's host.
+    pub host: &'a str,
+    /// The account's user name.
+    pub username: &'a str,
+    /// The message.
+    pub entry: ArchiveEntry<'a>,
+    /// The account's cap, as for [`XmppStore::archive_append`].
+    pub max_messages: u32,
+}
+
+impl ArchiveAppend<'_> {
+    fn check(&self) -> Result<()> {
+        check_name("host", self.host)?;
+        check_name("username", self.username)?;
+        check_text("archive_id", self.entry.archive_id, MAX_ARCHIVE_ID_LEN)?;
+        check_text("with", self.entry.with, MAX_JID_LEN)?;
+        check_xml("stanza", self.entry.stanza, MAX_XML_LEN)
+    }
+}
+
 /// An archived message as returned by a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchivedMessage {
@@ -246,6 +269,78 @@ impl XmppStore {
             }
             tx.commit().await?;
             Ok(id)
+        })
+        .await
+    }
+
+    /// Appends several messages, of one account or many, in one transaction
+    /// (one fsync instead of one per message); each account's archive is
+    /// then trimmed to its cap once. Answers per message, in order: its row
+    /// id, or why that message alone was not stored (invalid, no such
+    /// account, archive id already used). An error of the transaction
+    /// itself is returned for the whole batch: nothing of it was stored.
+    pub async fn archive_append_batch(&self, batch: &[ArchiveAppend<'_>]) -> Result<Vec<Result<i64>>> {
+        retry_conflicts(|| async move {
+            let mut tx = self.db.begin().await?;
+            // Accounts are locked in one order (MySQL row locks), so two
+            // batches cannot deadlock.
+            let mut accounts: Vec<(&str, &str)> = batch
+                .iter()
+                .filter(|a| a.check().is_ok())
+                .map(|a| (a.host, a.username))
+                .collect();
+            accounts.sort_unstable();
+            accounts.dedup();
+            let mut present = std::collections::HashSet::new();
+            for &(host, username) in &accounts {
+                if tx.query_opt(super::ACCOUNT_LOCK, vec![host.into(), username.into()]).await?.is_some() {
+                    present.insert((host, username));
+                }
+            }
+            let mut caps = std::collections::BTreeMap::new();
+            let mut out = Vec::with_capacity(batch.len());
+            for a in batch {
+                if let Err(e) = a.check() {
+                    out.push(Err(e));
+                    continue;
+                }
+                if !present.contains(&(a.host, a.username)) {
+                    out.push(Err(Error::NotFound(Entity::XmppAccount)));
+                    continue;
+                }
+                let params = vec![
+                    a.host.into(),
+                    a.username.into(),
+                    a.entry.archive_id.into(),
+                    a.entry.with.into(),
+                    a.entry.stored_at.into(),
+                    a.entry.stanza.into(),
+                ];
+                match tx.insert(ARCHIVE_INSERT, params).await? {
+                    Some(id) => {
+                        caps.insert((a.host, a.username), a.max_messages);
+                        out.push(Ok(id));
+                    }
+                    None => out.push(Err(Error::AlreadyExists(Entity::XmppArchivedMessage))),
+                }
+            }
+            for ((host, username), max_messages) in caps {
+                let count = tx
+                    .query_opt(ARCHIVE_COUNT_ALL, vec![host.into(), username.into()])
+                    .await?
+                    .ok_or(Error::Corrupt("count query returned no row"))?
+                    .count(0)?;
+                if count > u64::from(max_messages) {
+                    let nth = vec![host.into(), username.into(), i64::from(max_messages).into()];
+                    if let Some(row) = tx.query_opt(ARCHIVE_NTH_NEWEST, nth).await? {
+                        let through = row.int(0)?;
+                        let del = vec![host.into(), username.into(), through.into()];
+                        tx.exec(ARCHIVE_DELETE_THROUGH, del).await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(out)
         })
         .await
     }

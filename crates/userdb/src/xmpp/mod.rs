@@ -47,7 +47,7 @@ pub use pep::{PepItem, PepNode, MAX_PEP_NAME_LEN};
 pub(crate) use muc::XMPP_6_MUC;
 pub(crate) use schema::XMPP_3_ACCOUNTS;
 pub use archive::{
-    ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
+    ArchiveAppend, ArchiveEntry, ArchivePage, ArchiveQuery, ArchivedMessage, PushRegistration, MAX_ARCHIVE_ID_LEN,
     MAX_ARCHIVE_PAGE,
 };
 pub use storage::{OfflineMessage, MAX_XML_LEN};
