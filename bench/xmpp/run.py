@@ -47,7 +47,7 @@ c2s_require_encryption = true
 modules_enabled = {{
     "roster"; "saslauth"; "tls"; "disco"; "carbons"; "private"; "blocklist";
     "vcard_legacy"; "version"; "uptime"; "time"; "ping"; "offline";
-    "smacks"; "csi_simple";
+    "smacks"; "csi_simple";{mam}
 }}
 VirtualHost "{domain}"
     ssl = {{ certificate = "{dir}/cert.pem"; key = "{dir}/key.pem" }}
@@ -72,6 +72,12 @@ limits:
   max_connections_per_ip: 100000
   connection_rate: {{ burst: 100000, per_second: 100000.0 }}
   max_sessions_per_account: 100
+# Debian's Prosody configuration does not load mod_mam (nor does the one
+# above unless --archive), so xmppd's message archive is off too: with it
+# on, every message is also written twice to the database (the sender's and
+# the recipient's copy).
+archive:
+  enabled: {archive}
 """
 
 
@@ -124,7 +130,8 @@ class Prosody:
     def setup(self):
         os.makedirs(f"{self.dir}/data")
         with open(self.cfg, "w") as f:
-            f.write(PROSODY_CFG.format(dir=self.dir, port=self.port, domain=DOMAIN))
+            mam = ' "mam";' if self.args.archive else ""
+            f.write(PROSODY_CFG.format(dir=self.dir, port=self.port, domain=DOMAIN, mam=mam))
         subprocess.run(["chown", "-R", "prosody:prosody", self.dir], check=True)
         run = ["runuser", "-u", "prosody", "--", "prosodyctl", "--config", self.cfg, "register"]
         register_all(lambda k: run + [f"u{k}", DOMAIN, f"pw{k}"], self.args.accounts)
@@ -152,7 +159,8 @@ class Xmppd:
 
     def setup(self):
         with open(self.cfg, "w") as f:
-            f.write(XMPPD_CFG.format(dir=self.dir, port=self.port, domain=DOMAIN))
+            archive = "true" if self.args.archive else "false"
+            f.write(XMPPD_CFG.format(dir=self.dir, port=self.port, domain=DOMAIN, archive=archive))
         run = [self.args.xmppctl, "-c", self.cfg, "register"]
         register_all(lambda k: run + [f"u{k}", DOMAIN, f"pw{k}"], self.args.accounts, jobs=1)
 
@@ -290,6 +298,8 @@ def main():
     ap.add_argument("--phases", default="idle,msg,login",
                     help="comma-separated subset of idle,msg,login (e.g. --phases idle: memory only)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    ap.add_argument("--archive", action="store_true",
+                    help="message archive on in both servers (Prosody's mod_mam, xmppd's archive.enabled)")
     args = ap.parse_args()
     args.phases = {ph.strip() for ph in args.phases.split(",") if ph.strip()}
     unknown = args.phases - {"idle", "msg", "login"}
