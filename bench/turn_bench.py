@@ -71,10 +71,15 @@ def free_port(udp: bool = True, tcp: bool = True) -> int:
     raise RuntimeError("no free port")
 
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """utime and stime of the whole process (all threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the whole process (all threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return sum(cpu_split(pid))
 
 
 def rss_kib(pid: int) -> int:
@@ -195,6 +200,7 @@ class Run:
     lost: int | None = None
     dropped: int | None = None
     cpu: float = 0.0
+    sys: float = 0.0  # of which in the kernel (stime)
     plateau: float = 0.0  # relayed packets per second, best 3-second average
     ok: bool = False
     note: str = ""
@@ -206,6 +212,10 @@ class Run:
     @property
     def cpu_per_million(self) -> float:
         return self.cpu / self.relayed * 1e6 if self.relayed else float("nan")
+
+    @property
+    def sys_per_million(self) -> float:
+        return self.sys / self.relayed * 1e6 if self.relayed else float("nan")
 
 
 PER_SECOND = re.compile(r"^(\d+): : start_mclient: msz=\d+, tot_send_msgs=(\d+), tot_recv_msgs=(\d+)", re.M)
@@ -237,7 +247,7 @@ def uclient(server: Server, peer_port: int, clients: int, messages: int, mode: s
     if mode == "send":
         cmd.insert(1, "-s")
     run = Run(clients, clients * 1000 // INTERVAL_MS)
-    before = cpu_seconds(server.pid)
+    before_user, before_sys = cpu_split(server.pid)
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
         output, status = res.stdout + res.stderr, res.returncode
@@ -246,7 +256,9 @@ def uclient(server: Server, peer_port: int, clients: int, messages: int, mode: s
     if server.proc.poll() is not None:
         raise RuntimeError(f"{server.name} exited with status {server.proc.returncode} during the run "
                            f"(`make test-deps` stops any running turnserver: do not run both at once)")
-    run.cpu = cpu_seconds(server.pid) - before
+    after_user, after_sys = cpu_split(server.pid)
+    run.cpu = after_user + after_sys - before_user - before_sys
+    run.sys = after_sys - before_sys
     totals, lost = TOTALS.findall(output), LOST.findall(output)
     if totals:
         run.sent, run.received = int(totals[-1][0]), int(totals[-1][1])
@@ -436,6 +448,9 @@ def report(results: dict, meta: dict, modes: list[str]) -> str:
             lines.append(f"| CPU s per 1M relayed, both at {level} msg/s/dir ({mode}) | "
                          + " | ".join(f"{at[n].cpu_per_million:.2f}" for n in names)
                          + f" | {ratio(at[names[-1]].cpu_per_million, at[names[0]].cpu_per_million)} |")
+            lines.append(f"| of which kernel (stime), same runs ({mode}) | "
+                         + " | ".join(f"{at[n].sys_per_million:.2f}" for n in names)
+                         + f" | {ratio(at[names[-1]].sys_per_million, at[names[0]].sys_per_million)} |")
         else:
             lines.append(f"| CPU s per 1M relayed ({mode}) | "
                          + " | ".join(f"{cpu[n]:.2f}" for n in names) + " | n/a (no common zero-loss level) |")
