@@ -6,7 +6,7 @@ use crate::limits::Limits;
 use crate::scan;
 
 /// The header field values a response must copy from its request, as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplyContext<'a> {
     vias: Vec<&'a [u8]>,
     from: &'a [u8],
@@ -30,13 +30,7 @@ impl<'a> ReplyContext<'a> {
         if first.starts_with(b"SIP/") || !scan::is_token_str(method) || method == b"ACK" {
             return None;
         }
-        let mut ctx = ReplyContext {
-            vias: Vec::new(),
-            from: &[],
-            to: &[],
-            call_id: &[],
-            cseq: &[],
-        };
+        let mut ctx = ReplyContext::default();
         for line in lines.take(limits.max_headers) {
             if line.is_empty() {
                 break;
@@ -46,25 +40,7 @@ impl<'a> ReplyContext<'a> {
             };
             let name = scan::trim(line.get(..colon).unwrap_or_default());
             let value = scan::trim(line.get(colon + 1..).unwrap_or_default());
-            if value.is_empty() {
-                continue;
-            }
-            let slot = match HeaderName::from_bytes(name) {
-                HeaderName::Via => {
-                    if ctx.vias.len() < limits.max_list_values {
-                        ctx.vias.push(value);
-                    }
-                    continue;
-                }
-                HeaderName::From => &mut ctx.from,
-                HeaderName::To => &mut ctx.to,
-                HeaderName::CallId => &mut ctx.call_id,
-                HeaderName::CSeq => &mut ctx.cseq,
-                _ => continue,
-            };
-            if slot.is_empty() {
-                *slot = value;
-            }
+            ctx.note(HeaderName::from_bytes(name), value, limits);
         }
         let complete = !ctx.vias.is_empty() && !ctx.cseq.is_empty();
         complete.then_some(ctx)
@@ -76,37 +52,36 @@ impl<'a> ReplyContext<'a> {
         if matches!(msg.method(), None | Some(crate::Method::Ack)) {
             return None;
         }
-        let mut ctx = ReplyContext {
-            vias: Vec::new(),
-            from: &[],
-            to: &[],
-            call_id: &[],
-            cseq: &[],
-        };
+        let mut ctx = ReplyContext::default();
         for h in msg.headers() {
-            let value = h.value();
-            if value.is_empty() {
-                continue;
-            }
-            let slot = match h.kind() {
-                HeaderName::Via => {
-                    if ctx.vias.len() < limits.max_list_values {
-                        ctx.vias.push(value);
-                    }
-                    continue;
-                }
-                HeaderName::From => &mut ctx.from,
-                HeaderName::To => &mut ctx.to,
-                HeaderName::CallId => &mut ctx.call_id,
-                HeaderName::CSeq => &mut ctx.cseq,
-                _ => continue,
-            };
-            if slot.is_empty() {
-                *slot = value;
-            }
+            ctx.note(h.kind(), h.value(), limits);
         }
         let complete = !ctx.vias.is_empty() && !ctx.cseq.is_empty();
         complete.then_some(ctx)
+    }
+
+    /// Keep `value` if a response copies it: every Via (up to the limit),
+    /// the first non-empty From, To, Call-ID and CSeq.
+    fn note(&mut self, kind: HeaderName, value: &'a [u8], limits: &Limits) {
+        if value.is_empty() {
+            return;
+        }
+        let slot = match kind {
+            HeaderName::Via => {
+                if self.vias.len() < limits.max_list_values {
+                    self.vias.push(value);
+                }
+                return;
+            }
+            HeaderName::From => &mut self.from,
+            HeaderName::To => &mut self.to,
+            HeaderName::CallId => &mut self.call_id,
+            HeaderName::CSeq => &mut self.cseq,
+            _ => return,
+        };
+        if slot.is_empty() {
+            *slot = value;
+        }
     }
 
     /// Every Via value of the request, top first, as received.

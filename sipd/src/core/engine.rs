@@ -260,16 +260,7 @@ impl Core {
         keys: Result<Option<DigestKeys>, LookupFailed>,
         now: Instant,
     ) {
-        let Some((
-            sid,
-            Stage::Auth {
-                realm, register, ..
-            },
-        )) = self.take_lookup(id, |s| matches!(s, Stage::Auth { .. }))
-        else {
-            return;
-        };
-        self.resume_auth(sid, &realm, register, keys, now);
+        self.handle_credentials_and_bindings(id, keys, None, now);
     }
 
     /// The answer to [`Event::NeedCredentials`] when its `bindings_of` AoR's

@@ -149,6 +149,24 @@ pub struct ArchiveEntry<'a> {
     pub stanza: &'a str,
 }
 
+/// Drop the account's oldest archived messages beyond `max_messages`.
+async fn trim_archive(tx: &mut crate::backend::Tx, host: &str, username: &str, max_messages: u32) -> Result<()> {
+    let count = tx
+        .query_opt(ARCHIVE_COUNT_ALL, vec![host.into(), username.into()])
+        .await?
+        .ok_or(Error::Corrupt("count query returned no row"))?
+        .count(0)?;
+    if count > u64::from(max_messages) {
+        let nth = vec![host.into(), username.into(), i64::from(max_messages).into()];
+        if let Some(row) = tx.query_opt(ARCHIVE_NTH_NEWEST, nth).await? {
+            let through = row.int(0)?;
+            let del = vec![host.into(), username.into(), through.into()];
+            tx.exec(ARCHIVE_DELETE_THROUGH, del).await?;
+        }
+    }
+    Ok(())
+}
+
 /// One message of [`XmppStore::archive_append_batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveAppend<'a> {
@@ -254,19 +272,7 @@ impl XmppStore {
                 .insert(ARCHIVE_INSERT, params)
                 .await?
                 .ok_or(Error::AlreadyExists(Entity::XmppArchivedMessage))?;
-            let count = tx
-                .query_opt(ARCHIVE_COUNT_ALL, vec![host.into(), username.into()])
-                .await?
-                .ok_or(Error::Corrupt("count query returned no row"))?
-                .count(0)?;
-            if count > u64::from(max_messages) {
-                let nth = vec![host.into(), username.into(), i64::from(max_messages).into()];
-                if let Some(row) = tx.query_opt(ARCHIVE_NTH_NEWEST, nth).await? {
-                    let through = row.int(0)?;
-                    let del = vec![host.into(), username.into(), through.into()];
-                    tx.exec(ARCHIVE_DELETE_THROUGH, del).await?;
-                }
-            }
+            trim_archive(&mut tx, host, username, max_messages).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -325,19 +331,7 @@ impl XmppStore {
                 }
             }
             for ((host, username), max_messages) in caps {
-                let count = tx
-                    .query_opt(ARCHIVE_COUNT_ALL, vec![host.into(), username.into()])
-                    .await?
-                    .ok_or(Error::Corrupt("count query returned no row"))?
-                    .count(0)?;
-                if count > u64::from(max_messages) {
-                    let nth = vec![host.into(), username.into(), i64::from(max_messages).into()];
-                    if let Some(row) = tx.query_opt(ARCHIVE_NTH_NEWEST, nth).await? {
-                        let through = row.int(0)?;
-                        let del = vec![host.into(), username.into(), through.into()];
-                        tx.exec(ARCHIVE_DELETE_THROUGH, del).await?;
-                    }
-                }
+                trim_archive(&mut tx, host, username, max_messages).await?;
             }
             tx.commit().await?;
             Ok(out)
