@@ -146,7 +146,7 @@ pub async fn run(startup: Startup, mut life: Lifecycle) -> Result<(), ShellError
         s2s_tls: Some(s2s_tls),
         backlog: storage.backlog(),
     });
-    let web = http::start(&config, core_tx.clone(), tls.clone(), life.shutdown());
+    let web = http::start(&config, core_tx.clone(), tls.clone(), life.shutdown(), storage.backlog());
     let mut announced = Vec::new();
     for b in bound {
         announced.push(rtc_daemon::Listener::new(b.kind.service(), b.kind.proto(), b.addr));

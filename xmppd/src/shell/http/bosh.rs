@@ -231,6 +231,10 @@ async fn create(b: Body, peer: SocketAddr, ctx: &WebContext) -> String {
     let Some(rid) = b.attr("rid").and_then(|r| r.parse::<u64>().ok()) else {
         return terminate(Some("bad-request"));
     };
+    if ctx.backlog.is_over() {
+        // Storage is behind: hold the request until it catches up.
+        ctx.backlog.wait().await;
+    }
     let wait = b
         .attr("wait")
         .and_then(|w| w.parse().ok())

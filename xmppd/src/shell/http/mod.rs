@@ -58,6 +58,8 @@ pub(crate) struct WebContext {
     pub tls_handshake_seconds: u64,
     /// BOSH sessions (XEP-0124).
     pub bosh: Arc<bosh::Sessions>,
+    /// Storage requests in flight: client data waits while there are too many.
+    pub backlog: Arc<super::storage::Backlog>,
 }
 
 /// A parsed request head.
@@ -300,6 +302,7 @@ pub(crate) fn start(
     core: mpsc::UnboundedSender<ToCore>,
     tls: Option<TlsServer>,
     shutdown: Shutdown,
+    backlog: Arc<super::storage::Backlog>,
 ) -> Arc<WebContext> {
     let upload = (*config.core.upload).clone();
     if upload.enabled {
@@ -321,6 +324,7 @@ pub(crate) fn start(
         shutdown,
         tls_handshake_seconds: config.transport.tls_handshake_seconds,
         bosh: Arc::new(bosh::Sessions::new(&config.web)),
+        backlog,
     })
 }
 

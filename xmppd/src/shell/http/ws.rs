@@ -114,6 +114,10 @@ async fn bridge(mut ws: WebSocketStream<Box<dyn super::Io>>, peer: SocketAddr, c
     let mut splitter = Splitter::default();
     let mut paused = false;
     let closed_by_core = loop {
+        if !paused && ctx.backlog.is_over() {
+            // Storage is behind: read no more frames until it catches up.
+            ctx.backlog.wait().await;
+        }
         tokio::select! {
             biased;
             cmds = rx.recv() => {
