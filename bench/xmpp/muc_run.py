@@ -12,10 +12,8 @@ temporary, so nothing is archived either). Run by bench/xmpp_muc.sh.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -89,17 +87,9 @@ def bench_server(args, cls):
 
 def report(args, results, load_before, load_after):
     p, x = results.get("Prosody"), results.get("xmppd")
-    lines = [
-        f"Command: `bench/xmpp_muc.sh {' '.join(args.argv)}`".rstrip() + "  ",
-        f"Date: {datetime.date.today().isoformat()}; machine: {platform.machine()}, "
-        f"{os.cpu_count()} cores, {platform.platform()}; load average before/after: "
-        f"{load_before} / {load_after} (shared machine)  ",
-        f"Load: bench/xmpp/mucload.py (one room, {args.occupants} occupants, {args.senders} senders, "
-        f"{args.window} room messages in flight, client on the same cores)  ",
-    ]
-    for name, r in results.items():
-        lines.append(f"{name}: {r['version']}  ")
-    lines += ["", "| measure | Prosody | xmppd | xmppd/Prosody |", "| --- | --- | --- | --- |"]
+    lines = base.report_head("bench/xmpp_muc.sh", args, results, load_before, load_after,
+                             f"bench/xmpp/mucload.py (one room, {args.occupants} occupants, {args.senders} senders, "
+                             f"{args.window} room messages in flight, client on the same cores)")
 
     def row(label, sub, better):
         pv = p["muc"][sub] if p else None

@@ -244,19 +244,26 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "n/a"
 
 
-def report(args, results, load_before, load_after):
-    p, x = results.get("Prosody"), results.get("xmppd")
+def report_head(script, args, results, load_before, load_after, load):
+    """The lines every report starts with: command, machine, load, versions,
+    and the head of the results table."""
     lines = [
-        f"Command: `bench/xmpp.sh {' '.join(args.argv)}`".rstrip() + "  ",
+        f"Command: `{script} {' '.join(args.argv)}`".rstrip() + "  ",
         f"Date: {datetime.date.today().isoformat()}; machine: {platform.machine()}, "
         f"{os.cpu_count()} cores, {platform.platform()}; load average before/after: "
         f"{load_before} / {load_after} (shared machine)  ",
-        f"Load: bench/xmpp/xmppload.py ({args.accounts} accounts, client on the same cores, "
-        f"sources spread over {args.source_ips} loopback addresses)  ",
+        f"Load: {load}  ",
     ]
     for name, r in results.items():
         lines.append(f"{name}: {r['version']}  ")
-    lines += ["", "| measure | Prosody | xmppd | xmppd/Prosody |", "| --- | --- | --- | --- |"]
+    return lines + ["", "| measure | Prosody | xmppd | xmppd/Prosody |", "| --- | --- | --- | --- |"]
+
+
+def report(args, results, load_before, load_after):
+    p, x = results.get("Prosody"), results.get("xmppd")
+    lines = report_head("bench/xmpp.sh", args, results, load_before, load_after,
+                        f"bench/xmpp/xmppload.py ({args.accounts} accounts, client on the same cores, "
+                        f"sources spread over {args.source_ips} loopback addresses)")
 
     def row(label, key, sub, better):
         if key not in args.phases:

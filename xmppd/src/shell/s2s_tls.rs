@@ -38,9 +38,29 @@ pub const ALPN_XMPP_SERVER: &[u8] = b"xmpp-server";
 #[derive(Debug)]
 struct Deferred(Arc<CryptoProvider>);
 
+/// What both verifier roles share: handshake signatures are checked with
+/// the provider's algorithms (only the certificate check is deferred).
 impl Deferred {
     fn schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+
+    fn tls12(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rtc_tls::rustls::Error> {
+        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+
+    fn tls13(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rtc_tls::rustls::Error> {
+        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
     }
 }
 
@@ -61,7 +81,7 @@ impl ServerCertVerifier for Deferred {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rtc_tls::rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+        self.tls12(m, c, d)
     }
     fn verify_tls13_signature(
         &self,
@@ -69,7 +89,7 @@ impl ServerCertVerifier for Deferred {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rtc_tls::rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+        self.tls13(m, c, d)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.schemes()
@@ -97,7 +117,7 @@ impl ClientCertVerifier for Deferred {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rtc_tls::rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+        self.tls12(m, c, d)
     }
     fn verify_tls13_signature(
         &self,
@@ -105,7 +125,7 @@ impl ClientCertVerifier for Deferred {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rtc_tls::rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+        self.tls13(m, c, d)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.schemes()
